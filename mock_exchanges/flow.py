@@ -187,5 +187,5 @@ class FlowGenerator:
             done = max(done, due)
             try:
                 await asyncio.wait_for(stop.wait(), batch_interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Union
 
 from .types import BalanceReason, ExecutionType, OrderStatus, OrderType, Side, TimeInForce
 
@@ -120,6 +119,6 @@ class FundingPayment:
     time_us: int
 
 
-Event = Union[BookDelta, Trade, OrderUpdate, BalanceUpdate, PositionUpdate, MarkPriceUpdate, FundingPayment]
+Event = BookDelta | Trade | OrderUpdate | BalanceUpdate | PositionUpdate | MarkPriceUpdate | FundingPayment
 MARKET_EVENTS = (BookDelta, Trade, MarkPriceUpdate)
 ACCOUNT_EVENTS = (OrderUpdate, BalanceUpdate, PositionUpdate, FundingPayment)

@@ -11,10 +11,25 @@ from .types import OrderStatus, OrderType, Side, TimeInForce
 
 class Order:
     __slots__ = (
-        "order_id", "account_id", "symbol", "client_order_id", "side", "order_type",
-        "time_in_force", "price_ticks", "lots", "filled_lots", "cum_quote", "cum_fee",
-        "fee_asset", "status", "created_us", "updated_us", "reduce_only", "locked",
+        "account_id",
+        "client_order_id",
+        "created_us",
+        "cum_fee",
+        "cum_quote",
+        "fee_asset",
+        "filled_lots",
         "lock_per_lot",
+        "locked",
+        "lots",
+        "order_id",
+        "order_type",
+        "price_ticks",
+        "reduce_only",
+        "side",
+        "status",
+        "symbol",
+        "time_in_force",
+        "updated_us",
     )
 
     def __init__(

@@ -1,0 +1,145 @@
+"""Engine events -> Binance stream frames, each encoded once, only for topics somebody listens to.
+
+Topics: `spot:<stream>` and `usdm:<stream>` for market streams (stream names as Binance spells them),
+`spot-user:<account id>` and `usdm-user:<account id>` for user data.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...engine import (
+    BalanceUpdate,
+    BookDelta,
+    Event,
+    FundingPayment,
+    MarkPriceUpdate,
+    OrderUpdate,
+    PositionUpdate,
+    Trade,
+)
+from ...server.hub import EventHub, Frame
+from .context import BinanceContext
+from .formats import execution_report, fmt, ms
+from .futures_formats import account_update, order_trade_update
+
+SPOT_DEPTH = ("@depth", "@depth@100ms", "@depth@1000ms")
+USDM_DEPTH = ("@depth", "@depth@100ms", "@depth@250ms", "@depth@500ms")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class BinanceEncoder:
+    def __init__(self, ctx: BinanceContext) -> None:
+        self.ctx = ctx
+
+    def __call__(self, event: Event, hub: EventHub) -> None:
+        if isinstance(event, BookDelta):
+            self._depth(event, hub)
+        elif isinstance(event, OrderUpdate):
+            self._order(event, hub)
+        elif isinstance(event, Trade):
+            self._trade(event, hub)
+        elif isinstance(event, BalanceUpdate):
+            self._balance(event, hub)
+        elif isinstance(event, PositionUpdate):
+            self._position(event, hub)
+        elif isinstance(event, MarkPriceUpdate):
+            self._mark(event, hub)
+        elif isinstance(event, FundingPayment):
+            self._funding(event, hub)
+
+    def _venue(self, engine_symbol: str) -> tuple[str, bool]:
+        spec = self.ctx.engine.markets[engine_symbol].spec
+        return self.ctx.venue_symbol[engine_symbol], spec.is_perpetual
+
+    def _depth(self, delta: BookDelta, hub: EventHub) -> None:
+        name, futures = self._venue(delta.symbol)
+        prefix = f"{'usdm' if futures else 'spot'}:{name.lower()}"
+        data: str | None = None
+        for suffix in (USDM_DEPTH if futures else SPOT_DEPTH):
+            topic = prefix + suffix
+            if not hub.wants(topic):
+                continue
+            if data is None:
+                body: dict[str, Any] = {"e": "depthUpdate", "E": ms(delta.time_us)}
+                if futures:
+                    body["T"] = ms(delta.time_us)
+                body.update({"s": name, "U": delta.first_update_id, "u": delta.last_update_id})
+                if futures:
+                    body["pu"] = delta.first_update_id - 1
+                body["b"] = [[fmt(p), fmt(q)] for p, q in delta.bids]
+                body["a"] = [[fmt(p), fmt(q)] for p, q in delta.asks]
+                data = dumps(body)
+            hub.emit(topic, Frame(topic.split(":", 1)[1], data))
+        ticker_topic = prefix + "@bookTicker"
+        if hub.wants(ticker_topic):
+            state = self.ctx.engine.markets[delta.symbol]
+            book = state.snapshot(1)
+            zero = "0.00000000"
+            body = {"u": delta.last_update_id, "s": name,
+                    "b": fmt(book.bids[0][0]) if book.bids else zero, "B": fmt(book.bids[0][1]) if book.bids else zero,
+                    "a": fmt(book.asks[0][0]) if book.asks else zero, "A": fmt(book.asks[0][1]) if book.asks else zero}
+            if futures:
+                body = {"e": "bookTicker", **body, "E": ms(delta.time_us), "T": ms(delta.time_us)}
+            hub.emit(ticker_topic, Frame(ticker_topic.split(":", 1)[1], dumps(body)))
+
+    def _trade(self, trade: Trade, hub: EventHub) -> None:
+        name, futures = self._venue(trade.symbol)
+        topic = f"{'usdm' if futures else 'spot'}:{name.lower()}@trade"
+        if hub.wants(topic):
+            body = {"e": "trade", "E": ms(trade.time_us), "s": name, "t": trade.trade_id, "p": fmt(trade.price),
+                    "q": fmt(trade.qty), "T": ms(trade.time_us), "m": trade.buyer_is_maker, "M": True}
+            hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body)))
+
+    def _order(self, update: OrderUpdate, hub: EventHub) -> None:
+        name, futures = self._venue(update.symbol)
+        if futures:
+            topic = f"usdm-user:{update.account_id}"
+            if hub.wants(topic):
+                hub.emit(topic, Frame("user", dumps(order_trade_update(update, name))))
+            return
+        topic = f"spot-user:{update.account_id}"
+        if hub.wants(topic):
+            body = execution_report(update, name, self.ctx.cancel_ids.get(update.order_id))
+            hub.emit(topic, Frame("user", dumps(body)))
+
+    def _balance(self, update: BalanceUpdate, hub: EventHub) -> None:
+        topic = f"spot-user:{update.account_id}"
+        if hub.wants(topic):
+            now = ms(update.time_us)
+            body = {"e": "outboundAccountPosition", "E": now, "u": now,
+                    "B": [{"a": update.asset, "f": fmt(update.free), "l": fmt(update.locked)}]}
+            hub.emit(topic, Frame("user", dumps(body)))
+        if update.reason.value == "DEPOSIT":
+            topic = f"spot-user:{update.account_id}"
+            if hub.wants(topic):
+                body = {"e": "balanceUpdate", "E": ms(update.time_us), "a": update.asset,
+                        "d": fmt(update.free), "T": ms(update.time_us)}
+                hub.emit(topic, Frame("user", dumps(body)))
+
+    def _position(self, update: PositionUpdate, hub: EventHub) -> None:
+        topic = f"usdm-user:{update.account_id}"
+        if hub.wants(topic):
+            name, _ = self._venue(update.symbol)
+            hub.emit(topic, Frame("user", dumps(account_update(self.ctx, update.account_id, "ORDER", update.time_us,
+                                                                 positions=[(name, update)]))))
+
+    def _funding(self, payment: FundingPayment, hub: EventHub) -> None:
+        topic = f"usdm-user:{payment.account_id}"
+        if hub.wants(topic):
+            hub.emit(topic, Frame("user", dumps(account_update(self.ctx, payment.account_id, "FUNDING_FEE",
+                                                                 payment.time_us, positions=[]))))
+
+    def _mark(self, update: MarkPriceUpdate, hub: EventHub) -> None:
+        name, _ = self._venue(update.symbol)
+        for suffix in ("@markPrice", "@markPrice@1s"):
+            topic = f"usdm:{name.lower()}{suffix}"
+            if hub.wants(topic):
+                body = {"e": "markPriceUpdate", "E": ms(update.time_us), "s": name, "p": fmt(update.mark_price),
+                        "i": fmt(update.index_price), "P": fmt(update.mark_price), "r": fmt(update.funding_rate),
+                        "T": update.next_funding_time_ms}
+                hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body)))

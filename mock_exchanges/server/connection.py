@@ -1,0 +1,116 @@
+"""A server-side WebSocket client connection with a bounded send queue.
+
+Frames are queued synchronously (engine listeners are synchronous) and written by one task per
+connection. A client that stops reading is cut off once its queue passes `max_pending` frames, as
+Binance does, so it never slows the engine or the other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections import deque
+from collections.abc import Callable
+
+from aiohttp import WSCloseCode, web
+
+from .hub import EventHub, Frame
+
+_ids = itertools.count(1)
+
+
+class ClientConnection:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        hub: EventHub,
+        path: str,
+        render: Callable[[str, Frame], str | None],
+        max_pending: int = 10_000,
+    ) -> None:
+        self.connection_id = next(_ids)
+        self.ws = ws
+        self.hub = hub
+        self.path = path
+        self.render = render
+        self.max_pending = max_pending
+        self.subscriptions: dict[str, None] = {}
+        self.sent = 0
+        self.overflowed = False
+        self._queue: deque[str] = deque()
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self._closer: asyncio.Task[None] | None = None
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    def __hash__(self) -> int:
+        return self.connection_id
+
+    # Sink protocol
+    def deliver(self, topic: str, frame: Frame) -> None:
+        text = self.render(topic, frame)
+        if text is not None:
+            self.send_text(text)
+
+    def send_text(self, text: str) -> None:
+        if self._closed:
+            return
+        if len(self._queue) >= self.max_pending:
+            self.overflowed = True
+            self.close_soon(WSCloseCode.POLICY_VIOLATION, "send buffer full: client too slow")
+            return
+        self._queue.append(text)
+        self._wakeup.set()
+
+    def subscribe(self, topic: str) -> bool:
+        self.subscriptions[topic] = None
+        return self.hub.subscribe(topic, self)
+
+    def unsubscribe(self, topic: str) -> bool:
+        self.subscriptions.pop(topic, None)
+        return self.hub.unsubscribe(topic, self)
+
+    async def _write_loop(self) -> None:
+        queue, ws = self._queue, self.ws
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while queue:
+                    await ws.send_str(queue.popleft())
+                    self.sent += 1
+        except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
+            pass
+        finally:
+            self.hub.drop(self)
+
+    def close_soon(self, code: int = WSCloseCode.GOING_AWAY, reason: str = "", after_flush: bool = False) -> None:
+        """Stop taking frames and close the socket from a task (callable from synchronous code).
+
+        With `after_flush`, what is already queued is sent first (e.g. a final `listenKeyExpired`).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self.hub.drop(self)
+        if not after_flush:
+            self._queue.clear()
+        self._closer = asyncio.get_running_loop().create_task(self._close(code, reason, after_flush))
+
+    async def _close(self, code: int, reason: str, after_flush: bool) -> None:
+        if after_flush:
+            self._wakeup.set()
+            while self._queue and not self._writer.done():
+                await asyncio.sleep(0)
+        self._writer.cancel()
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, message=reason.encode())
+
+    async def aclose(self) -> None:
+        self.close_soon()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        if self._closer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._closer

@@ -1,0 +1,125 @@
+"""A running mock exchange: the engine, its order flow, time, and the hub that fans events out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from aiohttp import web
+
+from ..engine import Account, Clock, Engine, EngineConfig, MarketSpec, WallClock, perpetual_market, spot_market
+from ..flow import FlowConfig, FlowGenerator
+from .connection import ClientConnection
+from .hub import EventHub, Frame
+
+
+def default_markets() -> list[MarketSpec]:
+    return [
+        spot_market("BTCUSDT", "BTC", "USDT"),
+        spot_market("ETHUSDT", "ETH", "USDT", lot_size=Decimal("0.0001"), min_qty=Decimal("0.0001")),
+        perpetual_market("BTCUSDT-PERP", "BTC", "USDT"),
+        perpetual_market("ETHUSDT-PERP", "ETH", "USDT", tick_size=Decimal("0.01"), min_price=Decimal("0.01")),
+    ]
+
+
+DEFAULT_MIDS = {"BTC": Decimal("30000"), "ETH": Decimal("2000")}
+
+
+@dataclass(frozen=True)
+class MockExchangeConfig:
+    seed: int = 0
+    markets: tuple[MarketSpec, ...] = field(default_factory=lambda: tuple(default_markets()))
+    #: None: quiet (no synthetic flow); else the flow settings applied to every market
+    flow: FlowConfig | None = field(default_factory=lambda: FlowConfig(levels_per_side=200, rate_per_s=50))
+    #: trading accounts created at start, each with `starting_balances`
+    accounts: int = 2
+    starting_balances: tuple[tuple[str, Decimal], ...] = (
+        ("USDT", Decimal("1000000")), ("BTC", Decimal("100")), ("ETH", Decimal("1000")),
+    )
+    tick_interval_s: float = 0.05
+    history_window: int = 100_000
+    #: frames queued for one WebSocket client before it is cut off as too slow
+    max_pending_frames: int = 10_000
+
+
+class MockExchange:
+    def __init__(self, config: MockExchangeConfig | None = None, clock: Clock | None = None) -> None:
+        self.config = config or MockExchangeConfig()
+        self.engine = Engine(clock or WallClock(), EngineConfig(seed=self.config.seed,
+                                                               history_window=self.config.history_window))
+        self.hub = EventHub()
+        self.engine.subscribe(self.hub.publish)
+        for spec in self.config.markets:
+            self.engine.add_market(spec)
+        self.flows: dict[str, FlowGenerator] = {}
+        if self.config.flow is not None:
+            for i, spec in enumerate(self.config.markets):
+                mid = DEFAULT_MIDS.get(spec.base)
+                flow_config = FlowConfig(**{**self.config.flow.__dict__, "seed": self.config.seed + i,
+                                            "mid_price": self.config.flow.mid_price or mid})
+                flow = FlowGenerator(self.engine, spec.symbol, flow_config)
+                flow.prefill()
+                self.flows[spec.symbol] = flow
+        balances = dict(self.config.starting_balances)
+        self.trading_accounts: list[Account] = [
+            self.engine.create_account(balances) for _ in range(self.config.accounts)
+        ]
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.flow_paused = False
+        self.connections: dict[int, ClientConnection] = {}
+        #: functions run by the tick loop with the server time in ms (e.g. listenKey expiry)
+        self.periodic: list[Callable[[int], None]] = []
+
+    def open_connection(self, ws: web.WebSocketResponse, path: str,
+                        render: Callable[[str, Frame], str | None]) -> ClientConnection:
+        conn = ClientConnection(ws, self.hub, path, render, self.config.max_pending_frames)
+        self.connections[conn.connection_id] = conn
+        return conn
+
+    async def close_connection(self, conn: ClientConnection) -> None:
+        self.connections.pop(conn.connection_id, None)
+        await conn.aclose()
+
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        if not self.flow_paused:
+            self.resume_flow()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._tick_loop()))
+
+    def pause_flow(self) -> None:
+        self.flow_paused = True
+        for task in [t for t in self._tasks if t.get_name().startswith("flow:")]:
+            task.cancel()
+            self._tasks.remove(task)
+
+    def resume_flow(self) -> None:
+        self.flow_paused = False
+        loop = asyncio.get_running_loop()
+        running = {t.get_name() for t in self._tasks}
+        for symbol, flow in self.flows.items():
+            if f"flow:{symbol}" not in running:
+                self._tasks.append(loop.create_task(flow.run(self._stop), name=f"flow:{symbol}"))
+
+    async def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            self.engine.tick()
+            now_ms = self.engine.clock.now_us() // 1000
+            for job in self.periodic:
+                job(now_ms)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.config.tick_interval_s)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for conn in list(self.connections.values()):
+            await self.close_connection(conn)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
