@@ -17,7 +17,15 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-from mock_exchanges.engine import BookDelta, Engine, EngineConfig, MarketSpec, VirtualClock, perpetual_market, spot_market
+from mock_exchanges.engine import (
+    BookDelta,
+    Engine,
+    EngineConfig,
+    MarketSpec,
+    VirtualClock,
+    perpetual_market,
+    spot_market,
+)
 from mock_exchanges.flow import FlowConfig, FlowGenerator
 
 Command = tuple[str, tuple[Any, ...], dict[str, Any]]

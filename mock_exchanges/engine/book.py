@@ -12,7 +12,7 @@ from .orders import Order
 class BookSide:
     """One side. Prices are kept as a sorted list of `sign * ticks` so the best level is always last."""
 
-    __slots__ = ("is_bid", "_sign", "queues", "lots", "_keys")
+    __slots__ = ("_keys", "_sign", "is_bid", "lots", "queues")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid

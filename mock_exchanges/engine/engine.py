@@ -11,8 +11,8 @@ import string
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any
-from decimal import ROUND_UP, Decimal
 
 from . import errors
 from .accounts import Account, Balance, Position
@@ -284,9 +284,7 @@ class Engine:
             spec.check_notional(price, qty)
             if order_type is OrderType.LIMIT_MAKER and time_in_force is not TimeInForce.GTC:
                 raise errors.InvalidOrder("a post-only order is always GTC")
-        if client_order_id is None:
-            client_order_id = self._generate_client_id(account)
-        else:
+        if client_order_id is not None:
             self._check_client_id(account, client_order_id)
         opposite = market.asks if side is Side.BUY else market.bids
         if order_type is OrderType.LIMIT_MAKER:
@@ -298,11 +296,14 @@ class Engine:
         lock_asset, lock_per_lot, lock_total = self._required_lock(
             market, account, side, order_type, ticks, lots, reduce_only, opposite
         )
-        available = account.balance(lock_asset).free
+        held = account.balances.get(lock_asset)  # .get: a rejection must not create a balance entry
+        available = held.free if held is not None else ZERO
         if lock_total > available:
             raise errors.InsufficientBalance(
                 f"{lock_asset}: {lock_total} needed, {available} available"
             )
+        if client_order_id is None:  # only now: generating one draws from the seeded RNG
+            client_order_id = self._generate_client_id(account)
 
         now = self._begin()
         fee_asset = spec.base if (not spec.is_perpetual and side is Side.BUY) else spec.quote
@@ -672,7 +673,7 @@ class Engine:
     def set_leverage(self, account_id: int, symbol: str, leverage: int) -> int:
         market = self._perpetual(symbol)
         account = self._account(account_id)
-        if not isinstance(leverage, int) or not 1 <= leverage <= market.spec.max_leverage:
+        if type(leverage) is not int or not 1 <= leverage <= market.spec.max_leverage:  # bool is no leverage
             raise errors.InvalidLeverage(f"leverage must be 1..{market.spec.max_leverage}")
         pos = account.positions.get(symbol)
         if pos is not None and pos.qty:
@@ -698,7 +699,7 @@ class Engine:
 
     def set_index_price(self, symbol: str, price: Decimal | None) -> None:
         market = self._perpetual(symbol)
-        if price is not None and (not price.is_finite() or price <= 0):
+        if price is not None and (not isinstance(price, Decimal) or not price.is_finite() or price <= 0):
             raise errors.InvalidPrice("index price must be positive")
         market.index_price = price
         self._publish_mark(market)
@@ -706,9 +707,10 @@ class Engine:
     def set_funding_rate(self, symbol: str, rate: Decimal | None) -> None:
         """Script the funding rate (None: back to base rate + premium)."""
         market = self._perpetual(symbol)
-        if rate is not None:
-            if not rate.is_finite() or rate.quantize(Decimal("1e-8")) != rate:
-                raise errors.InvalidOrder("funding rate must be a finite Decimal with at most 8 decimals")
+        if rate is not None and (
+            not isinstance(rate, Decimal) or not rate.is_finite() or not _fits(rate, Decimal("1e-8"))
+        ):
+            raise errors.InvalidOrder("funding rate must be a finite Decimal with at most 8 decimals")
         market.scripted_funding_rate = rate
         self._publish_mark(market)
 
@@ -839,6 +841,14 @@ class Engine:
             seen[market.spec.base] = None
             seen[market.spec.quote] = None
         return list(seen)
+
+
+def _fits(value: Decimal, quantum: Decimal) -> bool:
+    """Is `value` a multiple of `quantum`? (False, not InvalidOperation, when it is too large to say.)"""
+    try:
+        return value.quantize(quantum) == value
+    except InvalidOperation:
+        return False
 
 
 def _ceil(amount: Decimal) -> Decimal:

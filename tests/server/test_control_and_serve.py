@@ -28,7 +28,8 @@ async def test_truth_endpoints_match_the_engine(busy_server: MockExchangeServer,
     async with http.get(busy_server.control_url + f"/book/BTCUSDT?update_id={old}") as response:
         past = await response.json()
     assert past["update_id"] == old
-    assert [[Decimal(p), Decimal(q)] for p, q in past["asks"]] == [list(lvl) for lvl in engine.book_at("BTCUSDT", old).asks]
+    past_truth = engine.book_at("BTCUSDT", old)
+    assert [[Decimal(p), Decimal(q)] for p, q in past["asks"]] == [list(level) for level in past_truth.asks]
     async with http.get(busy_server.control_url + "/accounts") as response:
         accounts = await response.json()
     assert [a["api_key"] for a in accounts] == [a.api_key for a in busy_server.exchange.trading_accounts]

@@ -11,7 +11,6 @@ from .futures_rest import FuturesRest
 from .spot_rest import SpotRest
 from .streams import StreamEndpoints
 
-
 BINANCE = web.AppKey("binance", BinanceContext)
 
 

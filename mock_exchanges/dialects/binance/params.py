@@ -20,25 +20,28 @@ _INT = re.compile(r"^-?[0-9]{1,20}$")
 MAX_BODY = 64 * 1024
 
 
+Text = str  # `Params.str` shadows the builtin inside the class body
+
+
 @dataclass(frozen=True)
 class Params:
-    values: dict[str, str]
-    raw_query: str
-    raw_body: str
+    values: dict[Text, Text]
+    raw_query: Text
+    raw_body: Text
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def str(self, name: Text, default: Text | None = None) -> Text | None:
         value = self.values.get(name)
         if value is None or value == "":
             return default
         return value
 
-    def required(self, name: str) -> str:
+    def required(self, name: Text) -> Text:
         value = self.str(name)
         if value is None:
             raise mandatory(name)
         return value
 
-    def decimal(self, name: str, required: bool = False) -> Decimal | None:
+    def decimal(self, name: Text, required: bool = False) -> Decimal | None:
         value = self.required(name) if required else self.str(name)
         if value is None:
             return None
@@ -49,7 +52,7 @@ class Params:
         except InvalidOperation:
             raise illegal(name) from None
 
-    def int(self, name: str, default: int | None = None, required: bool = False) -> int | None:
+    def int(self, name: Text, default: int | None = None, required: bool = False) -> int | None:
         value = self.required(name) if required else self.str(name)
         if value is None:
             return default
@@ -57,7 +60,7 @@ class Params:
             raise illegal(name)
         return int(value)
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: Text, default: bool = False) -> bool:
         value = self.str(name)
         if value is None:
             return default
@@ -68,7 +71,7 @@ class Params:
 
 
 async def read_params(request: web.Request) -> Params:
-    raw_query = request.query_string
+    raw_query = request.raw_path.partition("?")[2]  # as sent: `query_string` is already percent-decoded
     raw_body = ""
     if request.can_read_body:
         if request.content_length is not None and request.content_length > MAX_BODY:

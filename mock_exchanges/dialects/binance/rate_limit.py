@@ -49,7 +49,7 @@ class RateLimiter:
             raise BinanceError(
                 -1003,
                 f"Too much request weight used; current limit is {self.weight_per_minute} request weight per "
-                "1 MINUTE. Please use WebSocket Streams for live updates to avoid bans.",
+                "1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
                 status=429,
                 headers={"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(usage.weight)},
             )
