@@ -81,9 +81,15 @@ class Call:
         return self._account
 
 
-def endpoint(ctx: BinanceContext, handler: Handler, weight: int, auth: str = "none",
+Weight = int | Callable[[Params], int]
+
+
+def endpoint(ctx: BinanceContext, handler: Handler, weight: Weight, auth: str = "none",
              futures: bool = False) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """Wrap a handler: read params, charge weight, authenticate ("none", "key" or "signed"), map errors."""
+    """Wrap a handler: read params, charge weight, authenticate ("none", "key" or "signed"), map errors.
+
+    `weight` is a number, or a function of the request's params where Binance's weight depends on them.
+    """
 
     async def handle(request: web.Request) -> web.StreamResponse:
         headers: dict[str, str] = {}
@@ -92,7 +98,7 @@ def endpoint(ctx: BinanceContext, handler: Handler, weight: int, auth: str = "no
             api_key = request.headers.get("X-MBX-APIKEY")
             now = ctx.now_ms()
             caller = api_key or (request.remote or "?")
-            used = ctx.limiter.charge(caller, weight, now)
+            used = ctx.limiter.charge(caller, weight if isinstance(weight, int) else weight(params), now)
             headers["X-MBX-USED-WEIGHT-1M"] = str(used)
             account = None
             if auth == "signed":

@@ -10,7 +10,6 @@ realized PnL of each fill, the income history, update times) is recorded from en
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import re
 from collections import OrderedDict, deque
@@ -274,21 +273,7 @@ class FuturesRest:
             ("DELETE", "/fapi/v1/listenKey", self.delete_listen_key, 1, "key"),
         ]
         for method, path, handler, weight, auth in routes:
-            if not isinstance(weight, int):
-                handler, weight = self._weighted(handler, weight), 0
             app.router.add_route(method, path, endpoint(self.ctx, handler, weight, auth, futures=True))
-
-    def _weighted(self, handler: Handler, weight_of: Callable[[Params], int]) -> Handler:
-        """A handler whose weight depends on its params: charged here, reported in X-MBX-USED-WEIGHT-1M."""
-
-        async def run(call: Call) -> web.StreamResponse:
-            caller = call.request.headers.get("X-MBX-APIKEY") or (call.request.remote or "?")
-            used = self.ctx.limiter.charge(caller, weight_of(call.params), self.ctx.now_ms())
-            result = await handler(call)
-            return web.Response(text=json.dumps(result, separators=(",", ":")), content_type="application/json",
-                                headers={"X-MBX-USED-WEIGHT-1M": str(used)})
-
-        return run
 
     # --- helpers -----------------------------------------------------------------------------------
     def _market(self, params: Params) -> tuple[MarketSpec, str]:

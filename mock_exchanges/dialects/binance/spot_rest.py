@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ...engine import MarketSpec, OrderState, OrderType, PlaceResult, Side, TimeInForce, Trade
-from .context import BinanceContext, Call, depth_limit, endpoint, levels
+from .context import BinanceContext, Call, Weight, depth_limit, endpoint, levels
 from .errors import BinanceError
 from .formats import fmt, ms, spot_cancel, spot_order
 from .params import Params
@@ -23,6 +23,12 @@ RATE_LIMITS = [
     {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
     {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
 ]
+
+
+def depth_weight(params: Params) -> int:
+    """Binance spot: 5 up to 100 levels, 25 up to 500, 50 up to 1000, 250 beyond."""
+    limit = params.int("limit", 100) or 100
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
 
 def parse_side(params: Params) -> Side:
@@ -121,11 +127,11 @@ class SpotRest:
 
     def install(self, app: web.Application) -> None:
         ctx, r = self.ctx, app.router
-        routes: list[tuple[str, str, Any, int, str]] = [
+        routes: list[tuple[str, str, Any, Weight, str]] = [
             ("GET", "/api/v3/ping", self.ping, 1, "none"),
             ("GET", "/api/v3/time", self.time, 1, "none"),
             ("GET", "/api/v3/exchangeInfo", self.exchange_info, 20, "none"),
-            ("GET", "/api/v3/depth", self.depth, 5, "none"),
+            ("GET", "/api/v3/depth", self.depth, depth_weight, "none"),
             ("GET", "/api/v3/trades", self.trades, 25, "none"),
             ("GET", "/api/v3/ticker/24hr", self.ticker, 2, "none"),
             ("GET", "/api/v3/ticker/bookTicker", self.book_ticker, 2, "none"),
