@@ -80,6 +80,8 @@ class AccountTrade:
     is_buyer: bool
     is_maker: bool
     time_us: int
+    #: perpetuals: the PnL this fill realized (0 on spot and on fills that only open)
+    realized_pnl: Decimal = Decimal(0)
 
 
 class Engine:
@@ -449,11 +451,12 @@ class Engine:
             if order.status is OrderStatus.NEW:
                 order.status = OrderStatus.PARTIALLY_FILLED
         if spec.is_perpetual:
-            maker_fee = self._settle_perp(market, maker, lots, price, notional, spec.maker_fee)
-            taker_fee = self._settle_perp(market, taker, lots, price, notional, spec.taker_fee)
+            maker_fee, maker_pnl = self._settle_perp(market, maker, lots, price, notional, spec.maker_fee)
+            taker_fee, taker_pnl = self._settle_perp(market, taker, lots, price, notional, spec.taker_fee)
         else:
             maker_fee = self._settle_spot(market, maker, lots, price, qty, notional, spec.maker_fee)
             taker_fee = self._settle_spot(market, taker, lots, price, qty, notional, spec.taker_fee)
+            maker_pnl = taker_pnl = ZERO
         buy, sell = (taker, maker) if taker.side is Side.BUY else (maker, taker)
         trade = Trade(
             spec.symbol, trade_id, price, qty, buy.order_id, sell.order_id,
@@ -462,17 +465,17 @@ class Engine:
         market.recent_trades.append(trade)
         market.last_trade_price = price
         self._events.append(trade)
-        for order, fee, is_maker in ((maker, maker_fee, True), (taker, taker_fee, False)):
+        for order, fee, pnl, is_maker in ((maker, maker_fee, maker_pnl, True), (taker, taker_fee, taker_pnl, False)):
             if order.remaining_lots == 0:
                 order.status = OrderStatus.FILLED
             self._order_update(
                 market, order, ExecutionType.TRADE, now,
-                last=(qty, price, fee, trade_id, is_maker),
+                last=(qty, price, fee, trade_id, is_maker, pnl),
             )
             self._account_trades[order.account_id].append(
                 AccountTrade(
                     spec.symbol, trade_id, order.order_id, price, qty, notional, fee,
-                    order.fee_asset, order.side is Side.BUY, is_maker, now,
+                    order.fee_asset, order.side is Side.BUY, is_maker, now, pnl,
                 )
             )
         return Fill(trade_id, price, qty, taker_fee, taker.fee_asset, False)
@@ -513,7 +516,7 @@ class Engine:
     def _settle_perp(
         self, market: MarketState, order: Order, lots: int, price: Decimal, notional: Decimal,
         fee_rate: Decimal,
-    ) -> Decimal:
+    ) -> tuple[Decimal, Decimal]:
         spec = market.spec
         account = self.accounts[order.account_id]
         bal = account.balance(spec.quote)
@@ -526,12 +529,13 @@ class Engine:
         order.cum_fee += fee
         signed = spec.qty(lots) if order.side is Side.BUY else -spec.qty(lots)
         pos = account.position(spec.symbol)
-        bal.free += _apply_to_position(pos, signed, price)
+        realized = _apply_to_position(pos, signed, price)
+        bal.free += realized
         self._rebalance_margin(account, spec, pos, bal)
         self._touch(account.account_id, spec.quote)
         self._touch(FEE_ACCOUNT_ID, spec.quote)
         self._touched_positions[(account.account_id, spec.symbol)] = None
-        return fee
+        return fee, realized
 
     def _rebalance_margin(self, account: Account, spec: MarketSpec, pos: Position, bal: Balance) -> None:
         target = _ceil(abs(pos.cost) / self._leverage(account, spec))
@@ -546,17 +550,17 @@ class Engine:
         order: Order,
         execution: ExecutionType,
         now: int,
-        last: tuple[Decimal, Decimal, Decimal, int, bool] | None = None,
+        last: tuple[Decimal, Decimal, Decimal, int, bool, Decimal] | None = None,
     ) -> None:
         spec = market.spec
-        last_qty, last_price, last_fee, trade_id, is_maker = last or (ZERO, ZERO, ZERO, None, False)
+        last_qty, last_price, last_fee, trade_id, is_maker, last_pnl = last or (ZERO, ZERO, ZERO, None, False, ZERO)
         self._events.append(
             OrderUpdate(
                 order.account_id, order.symbol, order.order_id, order.client_order_id, order.side,
                 order.order_type, order.time_in_force, spec.tick_size * order.price_ticks,
                 spec.lot_size * order.lots, order.status, execution, spec.lot_size * order.filled_lots,
                 order.cum_quote, order.cum_fee, order.fee_asset, last_qty, last_price, last_fee, trade_id,
-                is_maker, order.reduce_only, order.created_us, now,
+                is_maker, order.reduce_only, order.created_us, now, last_pnl,
             )
         )
 

@@ -73,6 +73,8 @@ class OrderUpdate:
     reduce_only: bool
     created_us: int
     time_us: int
+    #: perpetuals: the PnL this fill realized (0 when it only opened, and on spot)
+    last_realized_pnl: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)

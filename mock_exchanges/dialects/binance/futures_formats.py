@@ -56,7 +56,8 @@ def order_trade_update(update: OrderUpdate, symbol: str) -> dict[str, Any]:
     body.update({
         "T": now, "t": update.trade_id if traded else 0, "b": "0", "a": "0", "m": update.is_maker,
         "R": update.reduce_only, "wt": "CONTRACT_PRICE", "ot": _type(update), "ps": "BOTH", "cp": False,
-        "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0, "er": "0",
+        "rp": fmt(update.last_realized_pnl) if traded else "0",
+        "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0, "er": "0",
     })
     return {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": body}
 

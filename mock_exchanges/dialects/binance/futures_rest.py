@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,14 +29,12 @@ from ...engine import (
     OrderStatus,
     OrderType,
     OrderUpdate,
-    Position,
     PositionState,
     PositionUpdate,
     Side,
     TimeInForce,
 )
 from ...engine import errors as engine_errors
-from ...engine.engine import _apply_to_position
 from .context import BinanceContext, Call, Handler, endpoint, levels
 from .errors import BinanceError
 from .formats import fmt, ms
@@ -93,24 +91,13 @@ class Income:
 
 
 class FuturesLedger:
-    """Realized PnL per fill, income history and update times, recorded from engine events.
+    """Income history (realized PnL, commission, funding) and update times, recorded from engine events."""
 
-    The realized PnL of a fill is found by replaying the fills of each command on a shadow of the
-    position with the engine's own `_apply_to_position`; the shadow is re-synchronised with the engine's
-    position after every command, so it is exact whatever happened before.
-    """
-
-    REALIZED_RETENTION = 500_000
     INCOME_RETENTION = 10_000
 
     def __init__(self, ctx: BinanceContext) -> None:
         self.ctx = ctx
         engine = ctx.engine
-        self._shadow: dict[tuple[int, str], Position] = {}
-        for account in engine.accounts.values():
-            for symbol, pos in account.positions.items():
-                self._shadow[(account.account_id, symbol)] = Position(pos.qty, pos.cost)
-        self._realized: OrderedDict[tuple[int, str, int, int], Decimal] = OrderedDict()
         self._income: dict[int, deque[Income]] = {}
         self._next_tran_id = 1
         #: when balances no event has touched yet (starting balances) were last updated: the server start
@@ -118,9 +105,6 @@ class FuturesLedger:
         self.position_time_ms: dict[tuple[int, str], int] = {}
         self.balance_time_ms: dict[tuple[int, str], int] = {}
         engine.subscribe(self._on_event)
-
-    def realized_pnl(self, account_id: int, symbol: str, trade_id: int, order_id: int) -> Decimal:
-        return self._realized.get((account_id, symbol, trade_id, order_id), ZERO)
 
     def income(self, account_id: int) -> list[Income]:
         return list(self._income.get(account_id, ()))
@@ -131,9 +115,6 @@ class FuturesLedger:
                 if event.trade_id is not None and self.ctx.engine.markets[event.symbol].spec.is_perpetual:
                     self._fill(event)
             elif isinstance(event, PositionUpdate):
-                pos = self.ctx.engine.accounts[event.account_id].positions.get(event.symbol)
-                if pos is not None:
-                    self._shadow[(event.account_id, event.symbol)] = Position(pos.qty, pos.cost)
                 self.position_time_ms[(event.account_id, event.symbol)] = ms(event.time_us)
             elif isinstance(event, BalanceUpdate):
                 self.balance_time_ms[(event.account_id, event.asset)] = ms(event.time_us)
@@ -146,15 +127,7 @@ class FuturesLedger:
 
     def _fill(self, update: OrderUpdate) -> None:
         assert update.trade_id is not None
-        key = (update.account_id, update.symbol)
-        pos = self._shadow.get(key)
-        if pos is None:
-            pos = self._shadow[key] = Position()
-        signed = update.last_qty if update.side is Side.BUY else -update.last_qty
-        realized = _apply_to_position(pos, signed, update.last_price)
-        self._realized[(update.account_id, update.symbol, update.trade_id, update.order_id)] = realized
-        while len(self._realized) > self.REALIZED_RETENTION:
-            self._realized.popitem(last=False)
+        realized = update.last_realized_pnl
         trade_id = str(update.trade_id)
         if realized:
             self._add_income(update.account_id, update.symbol, "REALIZED_PNL", realized, update.fee_asset,
@@ -630,7 +603,7 @@ class FuturesRest:
         return [{"buyer": t.is_buyer, "commission": fmt(t.fee), "commissionAsset": t.fee_asset, "id": t.trade_id,
                  "maker": t.is_maker, "orderId": t.order_id, "price": fmt(t.price), "qty": fmt(t.qty),
                  "quoteQty": fmt(t.quote_qty),
-                 "realizedPnl": fmt(self.ledger.realized_pnl(account_id, spec.symbol, t.trade_id, t.order_id)),
+                 "realizedPnl": fmt(t.realized_pnl),
                  "side": "BUY" if t.is_buyer else "SELL", "positionSide": "BOTH", "symbol": name,
                  "time": ms(t.time_us), "marginAsset": spec.quote} for t in rows]
 
