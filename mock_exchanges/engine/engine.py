@@ -771,6 +771,15 @@ class Engine:
         """The L2 book as it was right after `update_id` (LookupError if out of the history window)."""
         return self._market(symbol).snapshot_at(update_id, depth)
 
+    def available_to_take(self, symbol: str, side: Side, price: Decimal | None, wanted: Decimal) -> Decimal:
+        """How much of `wanted` an incoming `side` order limited at `price` (None: market) could take now."""
+        market = self._market(symbol)
+        spec = market.spec
+        opposite = market.asks if side is Side.BUY else market.bids
+        limit = None if price is None else spec.price_to_ticks(price)
+        wanted_lots = spec.qty_to_lots(wanted)
+        return spec.qty(min(wanted_lots, opposite.lots_up_to(limit, wanted_lots)))
+
     def last_update_id(self, symbol: str) -> int:
         return self._market(symbol).last_update_id
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -58,8 +59,8 @@ class MockExchange:
         if self.config.flow is not None:
             for i, spec in enumerate(self.config.markets):
                 mid = DEFAULT_MIDS.get(spec.base)
-                flow_config = FlowConfig(**{**self.config.flow.__dict__, "seed": self.config.seed + i,
-                                            "mid_price": self.config.flow.mid_price or mid})
+                flow_config = dataclasses.replace(self.config.flow, seed=self.config.seed + i,
+                                                  mid_price=self.config.flow.mid_price or mid)
                 flow = FlowGenerator(self.engine, spec.symbol, flow_config)
                 flow.prefill()
                 self.flows[spec.symbol] = flow

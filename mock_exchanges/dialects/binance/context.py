@@ -18,6 +18,7 @@ from ...server.exchange import MockExchange
 from ...server.hub import Frame
 from .auth import account_for_key, authenticate
 from .errors import BAD_SYMBOL, BinanceError, from_engine
+from .formats import fmt
 from .listen_keys import ListenKeys
 from .params import Params, read_params
 from .rate_limit import RateLimiter
@@ -122,6 +123,15 @@ def endpoint(ctx: BinanceContext, handler: Handler, weight: Weight, auth: str = 
     return handle
 
 
+Route = tuple[str, str, Handler, Weight, str]
+
+
+def install_routes(app: web.Application, ctx: BinanceContext, routes: list[Route], futures: bool = False) -> None:
+    """Register `(method, path, handler, weight, auth)` rows, each wrapped by `endpoint`."""
+    for method, path, handler, weight, auth in routes:
+        app.router.add_route(method, path, endpoint(ctx, handler, weight, auth, futures=futures))
+
+
 def error_response(error: BinanceError, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         status=error.status,
@@ -143,6 +153,4 @@ def depth_limit(params: Params, allowed: tuple[int, ...], default: int) -> int:
 
 
 def levels(rows: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
-    from .formats import fmt
-
     return [[fmt(price), fmt(qty)] for price, qty in rows]

@@ -109,17 +109,15 @@ class BinanceEncoder:
 
     def _balance(self, update: BalanceUpdate, hub: EventHub) -> None:
         topic = f"spot-user:{update.account_id}"
-        if hub.wants(topic):
-            now = ms(update.time_us)
-            body = {"e": "outboundAccountPosition", "E": now, "u": now,
-                    "B": [{"a": update.asset, "f": fmt(update.free), "l": fmt(update.locked)}]}
-            hub.emit(topic, Frame("user", dumps(body)))
+        if not hub.wants(topic):
+            return
+        now = ms(update.time_us)
+        body: dict[str, Any] = {"e": "outboundAccountPosition", "E": now, "u": now,
+                                "B": [{"a": update.asset, "f": fmt(update.free), "l": fmt(update.locked)}]}
+        hub.emit(topic, Frame("user", dumps(body)))
         if update.reason.value == "DEPOSIT":
-            topic = f"spot-user:{update.account_id}"
-            if hub.wants(topic):
-                body = {"e": "balanceUpdate", "E": ms(update.time_us), "a": update.asset,
-                        "d": fmt(update.free), "T": ms(update.time_us)}
-                hub.emit(topic, Frame("user", dumps(body)))
+            body = {"e": "balanceUpdate", "E": now, "a": update.asset, "d": fmt(update.free), "T": now}
+            hub.emit(topic, Frame("user", dumps(body)))
 
     def _position(self, update: PositionUpdate, hub: EventHub) -> None:
         topic = f"usdm-user:{update.account_id}"

@@ -35,12 +35,12 @@ from ...engine import (
     TimeInForce,
 )
 from ...engine import errors as engine_errors
-from .context import BinanceContext, Call, Handler, endpoint, levels
+from .context import BinanceContext, Call, Route, install_routes, levels
 from .errors import BinanceError
 from .formats import fmt, ms
 from .futures_formats import futures_order_query, futures_order_response
 from .params import Params
-from .spot_rest import order_ref, parse_side, ticker_24h
+from .spot_rest import book_ticker, last_price, order_ref, parse_side, ticker_24h
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class FuturesRest:
         def by_symbol(with_symbol: int, without: int) -> Callable[[Params], int]:
             return lambda params: with_symbol if params.str("symbol") is not None else without
 
-        routes: list[tuple[str, str, Handler, Weight, str]] = [
+        routes: list[Route] = [
             ("GET", "/fapi/v1/ping", self.ping, 1, "none"),
             ("GET", "/fapi/v1/time", self.time, 1, "none"),
             ("GET", "/fapi/v1/exchangeInfo", self.exchange_info, 1, "none"),
@@ -245,8 +245,7 @@ class FuturesRest:
             ("PUT", "/fapi/v1/listenKey", self.keepalive_listen_key, 1, "key"),
             ("DELETE", "/fapi/v1/listenKey", self.delete_listen_key, 1, "key"),
         ]
-        for method, path, handler, weight, auth in routes:
-            app.router.add_route(method, path, endpoint(self.ctx, handler, weight, auth, futures=True))
+        install_routes(app, self.ctx, routes, futures=True)
 
     # --- helpers -----------------------------------------------------------------------------------
     def _market(self, params: Params) -> tuple[MarketSpec, str]:
@@ -389,11 +388,8 @@ class FuturesRest:
         return [self._ticker(spec, name) for spec, name in self._markets(call.params)]
 
     def _book_ticker(self, spec: MarketSpec, name: str) -> dict[str, Any]:
-        book = self.ctx.engine.book(spec.symbol, 1)
-        bid = book.bids[0] if book.bids else (ZERO, ZERO)
-        ask = book.asks[0] if book.asks else (ZERO, ZERO)
-        return {"symbol": name, "bidPrice": fmt(bid[0]), "bidQty": fmt(bid[1]), "askPrice": fmt(ask[0]),
-                "askQty": fmt(ask[1]), "time": self.ctx.now_ms(), "lastUpdateId": book.update_id}
+        return {**book_ticker(self.ctx, spec, name), "time": self.ctx.now_ms(),
+                "lastUpdateId": self.ctx.engine.last_update_id(spec.symbol)}
 
     async def book_ticker(self, call: Call) -> Any:
         if call.params.str("symbol") is not None:
@@ -401,8 +397,7 @@ class FuturesRest:
         return [self._book_ticker(spec, name) for spec, name in self._markets(call.params)]
 
     def _price(self, spec: MarketSpec, name: str) -> dict[str, Any]:
-        trades = self.ctx.engine.recent_trades(spec.symbol)
-        return {"symbol": name, "price": fmt(trades[-1].price if trades else ZERO), "time": self.ctx.now_ms()}
+        return {**last_price(self.ctx, spec, name), "time": self.ctx.now_ms()}
 
     async def ticker_price(self, call: Call) -> Any:
         if call.params.str("symbol") is not None:
@@ -505,11 +500,7 @@ class FuturesRest:
             if mark and qty * mark < spec.min_notional:
                 raise self._min_notional(spec)
         if kwargs["time_in_force"] is TimeInForce.FOK:
-            book = self.ctx.engine.book(spec.symbol)
-            price: Decimal = kwargs["price"]
-            buy = kwargs["side"] is Side.BUY
-            levels_ = book.asks if buy else book.bids
-            available = sum((q for p, q in levels_ if (p <= price if buy else p >= price)), ZERO)
+            available = self.ctx.engine.available_to_take(spec.symbol, kwargs["side"], kwargs["price"], qty)
             if available < qty:
                 raise BinanceError(-5021, "Due to the order could not be filled immediately, the FOK order has "
                                           "been rejected.")

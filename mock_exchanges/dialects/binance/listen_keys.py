@@ -26,10 +26,9 @@ class ListenKeys:
 
     def create(self, account_id: int, now_ms: int) -> str:
         """Binance returns the account's existing key (extended) if it has one."""
-        for key, entry in self._keys.items():
-            if entry.account_id == account_id and entry.expires_ms > now_ms:
-                entry.expires_ms = now_ms + VALIDITY_MS
-                return key
+        key = self.keepalive(account_id, now_ms)
+        if key is not None:
+            return key
         key = "".join(self._rng.choices(_ALPHABET, k=64))
         self._keys[key] = _Key(account_id, now_ms + VALIDITY_MS)
         return key
@@ -45,10 +44,6 @@ class ListenKeys:
         if key is not None:
             self._keys[key].expires_ms = now_ms + VALIDITY_MS
         return key
-
-    def delete(self, account_id: int) -> None:
-        for key in [k for k, e in self._keys.items() if e.account_id == account_id]:
-            self.expire(key, 0)
 
     def account_for(self, key: str, now_ms: int) -> int | None:
         entry = self._keys.get(key)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
-from ...engine import MarketSpec, OrderState, OrderType, PlaceResult, Side, TimeInForce, Trade
-from .context import BinanceContext, Call, Weight, depth_limit, endpoint, levels
+from ...engine import EngineError, MarketSpec, OrderState, OrderType, PlaceResult, Side, TimeInForce, Trade
+from .context import BinanceContext, Call, Route, depth_limit, install_routes, levels
 from .errors import BinanceError
 from .formats import fmt, ms, spot_cancel, spot_order
 from .params import Params
@@ -121,13 +122,17 @@ def book_ticker(ctx: BinanceContext, spec: MarketSpec, name: str) -> dict[str, A
             "askQty": fmt(ask[1])}
 
 
+def last_price(ctx: BinanceContext, spec: MarketSpec, name: str) -> dict[str, Any]:
+    trades = ctx.engine.recent_trades(spec.symbol)
+    return {"symbol": name, "price": fmt(trades[-1].price if trades else Decimal(0))}
+
+
 class SpotRest:
     def __init__(self, ctx: BinanceContext) -> None:
         self.ctx = ctx
 
     def install(self, app: web.Application) -> None:
-        ctx, r = self.ctx, app.router
-        routes: list[tuple[str, str, Any, Weight, str]] = [
+        routes: list[Route] = [
             ("GET", "/api/v3/ping", self.ping, 1, "none"),
             ("GET", "/api/v3/time", self.time, 1, "none"),
             ("GET", "/api/v3/exchangeInfo", self.exchange_info, 20, "none"),
@@ -150,8 +155,7 @@ class SpotRest:
             ("GET", "/sapi/v1/margin/allPairs", self.empty_list, 1, "none"),
             ("GET", "/sapi/v1/margin/isolated/allPairs", self.empty_list, 10, "signed"),
         ]
-        for method, path, handler, weight, auth in routes:
-            r.add_route(method, path, endpoint(ctx, handler, weight, auth))
+        install_routes(app, self.ctx, routes)
 
     async def empty_list(self, call: Call) -> list[Any]:
         return []
@@ -212,12 +216,10 @@ class SpotRest:
         return [book_ticker(self.ctx, spec, name) for spec, name in many]
 
     async def ticker_price(self, call: Call) -> Any:
-        def price(spec: MarketSpec, name: str) -> dict[str, str]:
-            trades = self.ctx.engine.recent_trades(spec.symbol)
-            return {"symbol": name, "price": fmt(trades[-1].price if trades else Decimal(0))}
-
         many = self._many(call)
-        return price(*many) if isinstance(many, tuple) else [price(s, n) for s, n in many]
+        if isinstance(many, tuple):
+            return last_price(self.ctx, *many)
+        return [last_price(self.ctx, spec, name) for spec, name in many]
 
     # --- trading ---------------------------------------------------------------------------------
     def _order_args(self, call: Call) -> tuple[MarketSpec, dict[str, Any], str]:
@@ -302,12 +304,12 @@ class SpotRest:
         cancel_id = client_order_id(params, "newClientOrderId") or self.ctx.new_cancel_id()
         try:
             existing = self.ctx.engine.order(call.account.account_id, spec.symbol, order_id, orig)
-        except Exception as error:
+        except EngineError as error:
             raise BinanceError(-2011, "Unknown order sent.") from error
         self.ctx.cancel_ids[existing.order_id] = cancel_id
         try:
             order = self.ctx.engine.cancel_order(call.account.account_id, spec.symbol, existing.order_id)
-        except Exception as error:
+        except EngineError as error:
             raise BinanceError(-2011, "Unknown order sent.") from error
         finally:
             self.ctx.cancel_ids.pop(existing.order_id, None)
@@ -372,8 +374,6 @@ class SpotRest:
 
 
 def _json_list(params: Params, name: str) -> list[str]:
-    import json
-
     raw = params.required(name)
     try:
         value = json.loads(raw)

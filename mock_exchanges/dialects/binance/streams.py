@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 
 from ...server.connection import ClientConnection
 from ...server.hub import Frame
-from .auth import check_timestamp, sign, ws_api_payload
+from .auth import account_for_key, check_timestamp, sign, ws_api_payload
 from .context import BinanceContext
 from .errors import BinanceError
 
@@ -232,8 +232,6 @@ class StreamEndpoints:
             return {"id": request_id, "status": error.status, "error": error.body()}
 
     def _ws_api_auth(self, params: dict[str, Any]) -> Any:
-        from .auth import account_for_key
-
         api_key = params.get("apiKey")
         account = account_for_key(self.ctx.engine, api_key if isinstance(api_key, str) else None)
         signature = params.get("signature")
