@@ -18,6 +18,8 @@ from aiohttp import WSCloseCode, web
 from .hub import EventHub, Frame
 
 _ids = itertools.count(1)
+#: how long a closing connection may take to send what it still has queued
+FLUSH_TIMEOUT_S = 1.0
 
 
 class ClientConnection:
@@ -40,6 +42,8 @@ class ClientConnection:
         self.overflowed = False
         self._queue: deque[str] = deque()
         self._wakeup = asyncio.Event()
+        #: set whenever the writer has emptied the queue
+        self._drained = asyncio.Event()
         self._closed = False
         self._closer: asyncio.Task[None] | None = None
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
@@ -61,6 +65,7 @@ class ClientConnection:
             self.close_soon(WSCloseCode.POLICY_VIOLATION, "send buffer full: client too slow")
             return
         self._queue.append(text)
+        self._drained.clear()
         self._wakeup.set()
 
     def subscribe(self, topic: str) -> bool:
@@ -80,6 +85,7 @@ class ClientConnection:
                 while queue:
                     await ws.send_str(queue.popleft())
                     self.sent += 1
+                self._drained.set()
         except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
             pass
         finally:
@@ -99,10 +105,12 @@ class ClientConnection:
         self._closer = asyncio.get_running_loop().create_task(self._close(code, reason, after_flush))
 
     async def _close(self, code: int, reason: str, after_flush: bool) -> None:
-        if after_flush:
+        if after_flush and self._queue:
             self._wakeup.set()
-            while self._queue and not self._writer.done():
-                await asyncio.sleep(0)
+            drained = asyncio.ensure_future(self._drained.wait())
+            await asyncio.wait({drained, self._writer}, timeout=FLUSH_TIMEOUT_S,
+                               return_when=asyncio.FIRST_COMPLETED)
+            drained.cancel()
         self._writer.cancel()
         with contextlib.suppress(Exception):
             await self.ws.close(code=code, message=reason.encode())

@@ -193,9 +193,6 @@ class _AssetView:
 
 
 # --- the REST API ---------------------------------------------------------------------------------
-Weight = int | Callable[[Params], int]
-
-
 class FuturesRest:
     def __init__(self, ctx: BinanceContext) -> None:
         self.ctx = ctx
