@@ -12,6 +12,7 @@ from decimal import Decimal
 from aiohttp import web
 
 from ..engine import Account, Clock, Engine, EngineConfig, MarketSpec, WallClock, perpetual_market, spot_market
+from ..faults import FaultController
 from ..flow import FlowConfig, FlowGenerator
 from .connection import ClientConnection
 from .hub import EventHub, Frame
@@ -52,6 +53,7 @@ class MockExchange:
         self.engine = Engine(clock or WallClock(), EngineConfig(seed=self.config.seed,
                                                                history_window=self.config.history_window))
         self.hub = EventHub()
+        self.faults = FaultController()
         self.engine.subscribe(self.hub.publish)
         for spec in self.config.markets:
             self.engine.add_market(spec)

@@ -19,7 +19,7 @@ from ...engine import (
     PositionUpdate,
     Trade,
 )
-from ...server.hub import EventHub, Frame
+from ...server.hub import Channel, EventHub, Frame, UserKind
 from .context import BinanceContext
 from .formats import execution_report, fmt, ms
 from .futures_formats import account_update, order_trade_update
@@ -74,7 +74,8 @@ class BinanceEncoder:
                 body["b"] = [[fmt(p), fmt(q)] for p, q in delta.bids]
                 body["a"] = [[fmt(p), fmt(q)] for p, q in delta.asks]
                 data = dumps(body)
-            hub.emit(topic, Frame(topic.split(":", 1)[1], data))
+            hub.emit(topic, Frame(topic.split(":", 1)[1], data, Channel.DEPTH, delta.symbol,
+                                  delta.first_update_id, delta.last_update_id))
         ticker_topic = prefix + "@bookTicker"
         if hub.wants(ticker_topic):
             state = self.ctx.engine.markets[delta.symbol]
@@ -85,7 +86,8 @@ class BinanceEncoder:
                     "a": fmt(book.asks[0][0]) if book.asks else zero, "A": fmt(book.asks[0][1]) if book.asks else zero}
             if futures:
                 body = {"e": "bookTicker", **body, "E": ms(delta.time_us), "T": ms(delta.time_us)}
-            hub.emit(ticker_topic, Frame(ticker_topic.split(":", 1)[1], dumps(body)))
+            hub.emit(ticker_topic, Frame(ticker_topic.split(":", 1)[1], dumps(body), Channel.TICKER, delta.symbol,
+                                         delta.last_update_id, delta.last_update_id))
 
     def _trade(self, trade: Trade, hub: EventHub) -> None:
         name, futures = self._venue(trade.symbol)
@@ -93,19 +95,19 @@ class BinanceEncoder:
         if hub.wants(topic):
             body = {"e": "trade", "E": ms(trade.time_us), "s": name, "t": trade.trade_id, "p": fmt(trade.price),
                     "q": fmt(trade.qty), "T": ms(trade.time_us), "m": trade.buyer_is_maker, "M": True}
-            hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body)))
+            hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body), Channel.TRADE, trade.symbol))
 
     def _order(self, update: OrderUpdate, hub: EventHub) -> None:
         name, futures = self._venue(update.symbol)
         if futures:
             topic = f"usdm-user:{update.account_id}"
             if hub.wants(topic):
-                hub.emit(topic, Frame("user", dumps(order_trade_update(update, name))))
+                hub.emit(topic, user_frame(dumps(order_trade_update(update, name)), update))
             return
         topic = f"spot-user:{update.account_id}"
         if hub.wants(topic):
             body = execution_report(update, name, self.ctx.cancel_ids.get(update.order_id))
-            hub.emit(topic, Frame("user", dumps(body)))
+            hub.emit(topic, user_frame(dumps(body), update))
 
     def _balance(self, update: BalanceUpdate, hub: EventHub) -> None:
         topic = f"spot-user:{update.account_id}"
@@ -114,23 +116,25 @@ class BinanceEncoder:
         now = ms(update.time_us)
         body: dict[str, Any] = {"e": "outboundAccountPosition", "E": now, "u": now,
                                 "B": [{"a": update.asset, "f": fmt(update.free), "l": fmt(update.locked)}]}
-        hub.emit(topic, Frame("user", dumps(body)))
+        hub.emit(topic, Frame("user", dumps(body), Channel.USER, kind=UserKind.BALANCE))
         if update.reason.value == "DEPOSIT":
             body = {"e": "balanceUpdate", "E": now, "a": update.asset, "d": fmt(update.free), "T": now}
-            hub.emit(topic, Frame("user", dumps(body)))
+            hub.emit(topic, Frame("user", dumps(body), Channel.USER, kind=UserKind.BALANCE))
 
     def _position(self, update: PositionUpdate, hub: EventHub) -> None:
         topic = f"usdm-user:{update.account_id}"
         if hub.wants(topic):
             name, _ = self._venue(update.symbol)
             hub.emit(topic, Frame("user", dumps(account_update(self.ctx, update.account_id, "ORDER", update.time_us,
-                                                                 positions=[(name, update)]))))
+                                                                 positions=[(name, update)])),
+                                  Channel.USER, update.symbol, kind=UserKind.POSITION))
 
     def _funding(self, payment: FundingPayment, hub: EventHub) -> None:
         topic = f"usdm-user:{payment.account_id}"
         if hub.wants(topic):
             hub.emit(topic, Frame("user", dumps(account_update(self.ctx, payment.account_id, "FUNDING_FEE",
-                                                                 payment.time_us, positions=[]))))
+                                                                 payment.time_us, positions=[])),
+                                  Channel.USER, payment.symbol, kind=UserKind.FUNDING))
 
     def _mark(self, update: MarkPriceUpdate, hub: EventHub) -> None:
         name, _ = self._venue(update.symbol)
@@ -140,4 +144,10 @@ class BinanceEncoder:
                 body = {"e": "markPriceUpdate", "E": ms(update.time_us), "s": name, "p": fmt(update.mark_price),
                         "i": fmt(update.index_price), "P": fmt(update.mark_price), "r": fmt(update.funding_rate),
                         "T": update.next_funding_time_ms}
-                hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body)))
+                hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body), Channel.MARK, update.symbol))
+
+
+def user_frame(data: str, update: OrderUpdate) -> Frame:
+    """A user-stream order frame, tagged as a fill or a plain order event for the fault layer."""
+    kind = UserKind.FILL if update.last_qty else UserKind.ORDER
+    return Frame("user", data, Channel.USER, update.symbol, kind=kind, order_id=update.order_id)
