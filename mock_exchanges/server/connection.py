@@ -38,6 +38,10 @@ class ClientConnection:
         self.render = render
         self.max_pending = max_pending
         self.subscriptions: dict[str, None] = {}
+        #: set by the dialect: end the user stream the way the venue does (a termination event, then close)
+        self.terminate: Callable[[], None] | None = None
+        #: set by the dialect: the text of an event type no client knows, for the `unknown_event` fault
+        self.unknown_event: Callable[[], str] | None = None
         self.sent = 0
         self.overflowed = False
         self._queue: deque[str] = deque()
