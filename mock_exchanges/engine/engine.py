@@ -780,6 +780,31 @@ class Engine:
         wanted_lots = spec.qty_to_lots(wanted)
         return spec.qty(min(wanted_lots, opposite.lots_up_to(limit, wanted_lots)))
 
+    def qty_to_fill(self, order_id: int) -> Decimal:
+        """How much an opposite order limited at this resting order's price must take to fill it completely:
+        every better level, the queue ahead of it at its own level, and its remainder (price-time priority)."""
+        order = self._orders.get(order_id)
+        if order is None or order.status.is_terminal:
+            raise errors.UnknownOrder("order is not open")
+        market = self._market(order.symbol)
+        own = market.bids if order.side is Side.BUY else market.asks
+        lots = 0
+        for ticks in own.prices_best_first():
+            if ticks == order.price_ticks:
+                break
+            lots += own.lots[ticks]
+        for queued in own.queues[order.price_ticks]:
+            lots += queued.remaining_lots
+            if queued is order:
+                break
+        return market.spec.qty(lots)
+
+    def oldest_update_id(self, symbol: str) -> int:
+        """The oldest update id `book_at` can still rebuild for this market."""
+        market = self._market(symbol)
+        oldest = market.history.oldest_reachable_id
+        return market.last_update_id if oldest is None else oldest
+
     def last_update_id(self, symbol: str) -> int:
         return self._market(symbol).last_update_id
 

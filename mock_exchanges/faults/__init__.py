@@ -12,5 +12,7 @@ event kind), so a dialect only has to tag its frames and set `conn.terminate` / 
 """
 
 from .controller import FaultController
+from .schedule import FaultKind, FaultRule, Schedule, generate
+from .transcript import Transcript, read_transcript
 
-__all__ = ["FaultController"]
+__all__ = ["FaultController", "FaultKind", "FaultRule", "Schedule", "Transcript", "generate", "read_transcript"]

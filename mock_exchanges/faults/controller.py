@@ -1,11 +1,188 @@
-"""Placeholder controller (no faults) until the schedule-driven one lands."""
+"""The exchange's fault controller: gives each connection its filter, answers the dialects' hooks, decides
+REST faults, and writes the transcript. It never changes the engine's truth, with one recorded exception:
+the cancel/fill race fills an order through the engine, as a market participant would."""
 
 from __future__ import annotations
 
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..engine import EngineError, OrderType, Side, TimeInForce, WallClock
+from .cursor import RuleCursor
+from .schedule import REST_KINDS, FaultKind, FaultRule, Schedule
+from .stream import ConnectionFaults
+from .transcript import Transcript
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..server.connection import ClientConnection
+
+log = logging.getLogger(__name__)
+
+#: what the cancel/fill race's counterparty starts with, per asset (it only ever takes resting orders)
+_COUNTERPARTY_FUNDS = Decimal("1e12")
+
 
 class FaultController:
+    def __init__(self, engine: Engine, schedule: Schedule | None = None, transcript: Transcript | None = None,
+                 scenario: str = "") -> None:
+        self.engine = engine
+        self.schedule = schedule or Schedule()
+        self.transcript = transcript
+        self.wall_clock = isinstance(engine.clock, WallClock)
+        self.start_us = engine.clock.now_us()
+        self.fired = 0
+        self._ordinals = 0
+        self._attached: dict[int, ConnectionFaults] = {}
+        self._ws_rules = self.schedule.ws_rules()
+        scoped = [FaultKind.REFUSE_CONNECT, FaultKind.STALE_SNAPSHOT, FaultKind.CANCEL_FILL_RACE]
+        self._global: dict[FaultKind, list[RuleCursor]] = {
+            kind: [RuleCursor(i, r, self.schedule.seed, 0) for i, r in enumerate(self.schedule.rules) if r.kind is kind]
+            for kind in scoped
+        }
+        self._rest = [RuleCursor(i, r, self.schedule.seed, 0)
+                      for i, r in enumerate(self.schedule.rules) if r.kind in REST_KINDS]
+        self._refuse_until: dict[str, int] = {}
+        self._rest_counts: dict[str, int] = {}
+        self._counterparty: int | None = None
+        if transcript is not None:
+            transcript.write({"ev": "header", "scenario": scenario, **self.schedule.to_dict()})
+
+    # --- time ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.start_us = self.engine.clock.now_us()
+
+    def now_us(self) -> int:
+        return self.engine.clock.now_us()
+
+    def elapsed_s(self, now_us: int) -> float:
+        return (now_us - self.start_us) / 1e6
+
+    def _t(self) -> int:
+        return self.now_us() - self.start_us
+
+    # --- connections -----------------------------------------------------------------------------
+    def attach(self, conn: ClientConnection) -> None:
+        self._ordinals += 1
+        ordinal = conn.ordinal = self._ordinals
+        if self.transcript is not None:
+            transcript = self.transcript
+            transcript.write({"t": self._t(), "ev": "open", "conn": ordinal, "path": conn.path})
+
+            def record(text: str) -> None:
+                transcript.write({"t": self._t(), "ev": "send", "conn": ordinal, "text": text})
+
+            conn.record = record
+        cursors = [RuleCursor(i, r, self.schedule.seed, ordinal) for i, r in self._ws_rules
+                   if (r.connection is None or r.connection == ordinal)
+                   and (r.path is None or conn.path.startswith(r.path))]
+        if cursors:
+            faults = ConnectionFaults(self, conn, cursors, ordinal)
+            conn.faults = faults
+            self._attached[ordinal] = faults
+
+    def detach(self, conn: ClientConnection) -> None:
+        faults = self._attached.pop(conn.ordinal, None)
+        if faults is not None:
+            faults.close()
+        if self.transcript is not None:
+            self.transcript.write({"t": self._t(), "ev": "close", "conn": conn.ordinal})
+
+    def poll(self, now_us: int) -> None:
+        for faults in list(self._attached.values()):
+            if faults.holding:
+                faults.poll(now_us)
+
+    def admit(self, path: str) -> bool:
+        """Whether a WebSocket handshake on `path` is let through (REFUSE_CONNECT says no for a while)."""
+        now = self.now_us()
+        for prefix, until in self._refuse_until.items():
+            if now < until and path.startswith(prefix):
+                self.record_fault(FaultKind.REFUSE_CONNECT.value, None, path=path)
+                return False
+        for cursor in self._global[FaultKind.REFUSE_CONNECT]:
+            rule = cursor.rule
+            if rule.path is not None and not path.startswith(rule.path):
+                continue
+            if cursor.fires(self.elapsed_s(now)):
+                self.record_fault(rule.kind.value, cursor.index, path=path)
+                if rule.duration_s:
+                    self._refuse_until[rule.path or "/"] = now + int(rule.duration_s * 1e6)
+                return False
+        return True
+
+    # --- dialect hooks -----------------------------------------------------------------------------
     def snapshot_update_id(self, symbol: str) -> int | None:
+        """The update id a REST snapshot of `symbol` should be served at, or None for the current book."""
+        for cursor in self._global[FaultKind.STALE_SNAPSHOT]:
+            rule = cursor.rule
+            if rule.symbol is not None and rule.symbol != symbol:
+                continue
+            if cursor.fires(self.elapsed_s(self.now_us())):
+                current = self.engine.last_update_id(symbol)
+                served = max(current - rule.lag, self.engine.oldest_update_id(symbol))
+                self.record_fault(rule.kind.value, cursor.index, symbol=symbol, update_id=served, current=current)
+                return served
         return None
 
-    def before_cancel(self, symbol: str, account_id: int, order_id: int) -> None:
+    def before_cancel(self, symbol: str, account_id: int, order_id: int | None = None,
+                      client_order_id: str | None = None) -> None:
+        """The cancel/fill race: when a rule fires, the order is filled by the market before the cancel runs."""
+        cursors = [c for c in self._global[FaultKind.CANCEL_FILL_RACE]
+                   if c.rule.symbol is None or c.rule.symbol == symbol]
+        if not cursors:
+            return
+        try:
+            order = self.engine.order(account_id, symbol, order_id=order_id, client_order_id=client_order_id)
+        except EngineError:
+            return
+        if order.status.is_terminal:
+            return
+        elapsed = self.elapsed_s(self.now_us())
+        for cursor in cursors:
+            if cursor.fires(elapsed):
+                self._fill(order.order_id, symbol, order.side, order.price, cursor.index)
+                return
+
+    def _fill(self, order_id: int, symbol: str, side: Side, price: Decimal, rule: int) -> None:
+        if self._counterparty is None:
+            funds = {asset: _COUNTERPARTY_FUNDS for asset in self.engine.assets()}
+            self._counterparty = self.engine.create_account(funds, name="fault-counterparty").account_id
+        try:
+            qty = self.engine.qty_to_fill(order_id)
+            taker_side = Side.SELL if side is Side.BUY else Side.BUY
+            self.engine.place_order(self._counterparty, symbol, taker_side, OrderType.LIMIT, qty, price,
+                                    TimeInForce.IOC)
+        except EngineError as error:
+            log.info("cancel/fill race on order %s not possible: %s", order_id, error)
+            return
+        self.record_fault(FaultKind.CANCEL_FILL_RACE.value, rule, symbol=symbol, order_id=order_id)
+
+    # --- REST ------------------------------------------------------------------------------------
+    def rest_fault(self, method: str, path: str, role: str | None) -> FaultRule | None:
+        if not self._rest:
+            return None
+        elapsed = self.elapsed_s(self.now_us())
+        for cursor in self._rest:
+            rule = cursor.rule
+            if rule.role is not None and rule.role != role:
+                continue
+            if rule.path is not None and not path.startswith(rule.path):
+                continue
+            if cursor.fires(elapsed):
+                self.record_fault(rule.kind.value, cursor.index, method=method, path=path)
+                return rule
         return None
+
+    def record_rest(self, key: str, status: int, body: str) -> None:
+        if self.transcript is None:
+            return
+        n = self._rest_counts[key] = self._rest_counts.get(key, 0) + 1
+        self.transcript.write({"t": self._t(), "ev": "rest", "key": key, "n": n, "status": status, "body": body})
+
+    # --- record ----------------------------------------------------------------------------------
+    def record_fault(self, kind: str, rule: int | None, **where: Any) -> None:
+        self.fired += 1
+        if self.transcript is not None:
+            self.transcript.write({"t": self._t(), "ev": "fault", "kind": kind, "rule": rule, **where})

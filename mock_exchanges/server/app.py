@@ -12,6 +12,7 @@ from types import TracebackType
 from aiohttp import web
 
 from ..dialects import Dialect, get_dialect
+from ..faults.rest import fault_middleware
 from .control import CONTROL_PREFIX, install_control
 from .exchange import MockExchange
 
@@ -29,6 +30,12 @@ def create_app(
     `control_token`: when set, every control request must carry `Authorization: Bearer <token>`.
     """
     app = web.Application(client_max_size=64 * 1024)
+
+    def installed_dialects() -> list[Dialect]:
+        dialects: list[Dialect] = app[DIALECTS_KEY]
+        return dialects
+
+    app.middlewares.append(fault_middleware(exchange.faults, installed_dialects))
     app[EXCHANGE_KEY] = exchange
     installed = [get_dialect(d) if isinstance(d, str) else d for d in dialects]
     for dialect in installed:

@@ -12,10 +12,14 @@ import contextlib
 import itertools
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode, web
 
 from .hub import EventHub, Frame
+
+if TYPE_CHECKING:
+    from ..faults.stream import ConnectionFaults
 
 _ids = itertools.count(1)
 #: how long a closing connection may take to send what it still has queued
@@ -38,6 +42,12 @@ class ClientConnection:
         self.render = render
         self.max_pending = max_pending
         self.subscriptions: dict[str, None] = {}
+        #: this connection's place in the order connections were opened on its exchange (set by the faults)
+        self.ordinal = 0
+        #: the fault filter between the engine's frames and this socket (None: no rule applies here)
+        self.faults: ConnectionFaults | None = None
+        #: the transcript's recorder of what this connection is given to send
+        self.record: Callable[[str], None] | None = None
         #: set by the dialect: end the user stream the way the venue does (a termination event, then close)
         self.terminate: Callable[[], None] | None = None
         #: set by the dialect: the text of an event type no client knows, for the `unknown_event` fault
@@ -59,11 +69,16 @@ class ClientConnection:
     def deliver(self, topic: str, frame: Frame) -> None:
         text = self.render(topic, frame)
         if text is not None:
-            self.send_text(text)
+            if self.faults is None:
+                self.send_text(text)
+            else:
+                self.faults.on_frame(frame, text)
 
     def send_text(self, text: str) -> None:
         if self._closed:
             return
+        if self.record is not None:
+            self.record(text)
         if len(self._queue) >= self.max_pending:
             self.overflowed = True
             self.close_soon(WSCloseCode.POLICY_VIOLATION, "send buffer full: client too slow")
@@ -109,15 +124,36 @@ class ClientConnection:
         self._closer = asyncio.get_running_loop().create_task(self._close(code, reason, after_flush))
 
     async def _close(self, code: int, reason: str, after_flush: bool) -> None:
-        if after_flush and self._queue:
+        if after_flush:
+            await self._flush()
+        self._writer.cancel()
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, message=reason.encode())
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame, as a network failure would (what was already
+        queued is written first, so the cut falls exactly where it was scheduled)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.hub.drop(self)
+        self._closer = asyncio.get_running_loop().create_task(self._abort())
+
+    async def _abort(self) -> None:
+        await self._flush()
+        self._writer.cancel()
+        request = getattr(self.ws, "_req", None)
+        transport = getattr(request, "transport", None)
+        if transport is not None:
+            transport.abort()
+
+    async def _flush(self) -> None:
+        if self._queue:
             self._wakeup.set()
             drained = asyncio.ensure_future(self._drained.wait())
             await asyncio.wait({drained, self._writer}, timeout=FLUSH_TIMEOUT_S,
                                return_when=asyncio.FIRST_COMPLETED)
             drained.cancel()
-        self._writer.cancel()
-        with contextlib.suppress(Exception):
-            await self.ws.close(code=code, message=reason.encode())
 
     async def aclose(self) -> None:
         self.close_soon()

@@ -12,7 +12,7 @@ from decimal import Decimal
 from aiohttp import web
 
 from ..engine import Account, Clock, Engine, EngineConfig, MarketSpec, WallClock, perpetual_market, spot_market
-from ..faults import FaultController
+from ..faults import FaultController, Schedule, Transcript
 from ..flow import FlowConfig, FlowGenerator
 from .connection import ClientConnection
 from .hub import EventHub, Frame
@@ -45,15 +45,20 @@ class MockExchangeConfig:
     history_window: int = 100_000
     #: frames queued for one WebSocket client before it is cut off as too slow
     max_pending_frames: int = 10_000
+    #: what each client gets to see of the truth, and when (None: everything, at once)
+    faults: Schedule | None = None
+    #: the scenario's name, for the transcript's header
+    scenario: str = ""
 
 
 class MockExchange:
-    def __init__(self, config: MockExchangeConfig | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, config: MockExchangeConfig | None = None, clock: Clock | None = None,
+                 transcript: Transcript | None = None) -> None:
         self.config = config or MockExchangeConfig()
         self.engine = Engine(clock or WallClock(), EngineConfig(seed=self.config.seed,
                                                                history_window=self.config.history_window))
         self.hub = EventHub()
-        self.faults = FaultController()
+        self.faults = FaultController(self.engine, self.config.faults, transcript, self.config.scenario)
         self.engine.subscribe(self.hub.publish)
         for spec in self.config.markets:
             self.engine.add_market(spec)
@@ -81,14 +86,17 @@ class MockExchange:
                         render: Callable[[str, Frame], str | None]) -> ClientConnection:
         conn = ClientConnection(ws, self.hub, path, render, self.config.max_pending_frames)
         self.connections[conn.connection_id] = conn
+        self.faults.attach(conn)
         return conn
 
     async def close_connection(self, conn: ClientConnection) -> None:
-        self.connections.pop(conn.connection_id, None)
+        if self.connections.pop(conn.connection_id, None) is not None:
+            self.faults.detach(conn)
         await conn.aclose()
 
     async def start(self) -> None:
         self._stop = asyncio.Event()
+        self.faults.start()
         if not self.flow_paused:
             self.resume_flow()
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick_loop()))
@@ -113,6 +121,7 @@ class MockExchange:
             now_ms = self.engine.clock.now_us() // 1000
             for job in self.periodic:
                 job(now_ms)
+            self.faults.poll(self.engine.clock.now_us())
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.config.tick_interval_s)
 

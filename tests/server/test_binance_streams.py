@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from mock_exchanges.engine import BookDelta
+from mock_exchanges.engine import BookDelta, OrderType, Side
 from mock_exchanges.server import MockExchangeServer
 
 from .conftest import rest, wait_for
@@ -129,6 +129,37 @@ async def test_mark_price_stream_follows_funding_changes(
         info = engine.funding_info("BTCUSDT-PERP")
         assert event["e"] == "markPriceUpdate" and event["s"] == "BTCUSDT"
         assert Decimal(event["p"]) == info.mark_price and event["T"] == info.next_funding_time_ms
+
+
+async def test_agg_trade_streams_carry_every_trade_as_its_own_aggregate(
+    quiet_server: MockExchangeServer, http: aiohttp.ClientSession
+) -> None:
+    """`<symbol>@aggTrade` (spot and USD-M; Hummingbot's perpetual connector takes its trades only from it)."""
+    engine = quiet_server.exchange.engine
+    maker, taker = quiet_server.exchange.trading_accounts
+    async with (
+        http.ws_connect(quiet_server.ws_url + "/ws/btcusdt@aggTrade") as spot,
+        http.ws_connect(quiet_server.ws_url + "/fstream/market/stream?streams=btcusdt@aggTrade") as usdm,
+    ):
+        await wait_for(lambda: quiet_server.exchange.hub.wants("spot:btcusdt@aggTrade")
+                       and quiet_server.exchange.hub.wants("usdm:btcusdt@aggTrade"))
+        for symbol in ("BTCUSDT", "BTCUSDT-PERP"):
+            engine.place_order(maker.account_id, symbol, Side.SELL, OrderType.LIMIT, Decimal("0.25"),
+                               Decimal("30000"))
+            engine.place_order(taker.account_id, symbol, Side.BUY, OrderType.LIMIT, Decimal("0.25"),
+                               Decimal("30000"))
+        spot_event = await receive_json(spot)
+        wrapped = await receive_json(usdm)
+    for event, symbol in ((spot_event, "BTCUSDT"), (wrapped["data"], "BTCUSDT-PERP")):
+        trade = engine.recent_trades(symbol)[-1]
+        time_ms = trade.time_us // 1000
+        assert event == {
+            "e": "aggTrade", "E": time_ms, "s": "BTCUSDT", "a": trade.trade_id, "p": "30000.00000000",
+            "q": "0.25000000", **({"nq": "0.25000000"} if symbol.endswith("-PERP") else {}),
+            "f": trade.trade_id, "l": trade.trade_id, "T": time_ms, "m": False,
+            **({} if symbol.endswith("-PERP") else {"M": True}),
+        }
+    assert wrapped["stream"] == "btcusdt@aggTrade"
 
 
 async def test_spot_user_data_through_ws_api(quiet_server: MockExchangeServer, http: aiohttp.ClientSession) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ...engine import Account, EngineError, MarketSpec
+from ...engine import Account, BookSnapshot, EngineError, MarketSpec
 from ...server.connection import ClientConnection
 from ...server.exchange import MockExchange
 from ...server.hub import Frame
@@ -58,6 +58,13 @@ class BinanceContext:
 
     def now_ms(self) -> int:
         return self.engine.clock.now_us() // 1000
+
+    def snapshot(self, spec: MarketSpec, limit: int) -> BookSnapshot:
+        """The book a REST depth request gets: the current one, or an older one when the fault layer says so."""
+        update_id = self.exchange.faults.snapshot_update_id(spec.symbol)
+        if update_id is None:
+            return self.engine.book(spec.symbol, limit)
+        return self.engine.book_at(spec.symbol, update_id, limit)
 
     def market(self, params: Params, futures: bool, name: str = "symbol") -> MarketSpec:
         symbol = params.required(name)

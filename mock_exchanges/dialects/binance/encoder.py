@@ -91,10 +91,23 @@ class BinanceEncoder:
 
     def _trade(self, trade: Trade, hub: EventHub) -> None:
         name, futures = self._venue(trade.symbol)
-        topic = f"{'usdm' if futures else 'spot'}:{name.lower()}@trade"
+        prefix = f"{'usdm' if futures else 'spot'}:{name.lower()}"
+        topic = prefix + "@trade"
         if hub.wants(topic):
             body = {"e": "trade", "E": ms(trade.time_us), "s": name, "t": trade.trade_id, "p": fmt(trade.price),
                     "q": fmt(trade.qty), "T": ms(trade.time_us), "m": trade.buyer_is_maker, "M": True}
+            hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body), Channel.TRADE, trade.symbol))
+        topic = prefix + "@aggTrade"
+        if hub.wants(topic):
+            # The engine keeps trades, not aggregates: each trade is its own aggregate (a = f = l = trade id),
+            # as REST /fapi/v1/aggTrades answers. USD-M adds `nq` (qty without RPI orders) and has no `M`.
+            body = {"e": "aggTrade", "E": ms(trade.time_us), "s": name, "a": trade.trade_id,
+                    "p": fmt(trade.price), "q": fmt(trade.qty)}
+            if futures:
+                body["nq"] = fmt(trade.qty)
+            body.update({"f": trade.trade_id, "l": trade.trade_id, "T": ms(trade.time_us), "m": trade.buyer_is_maker})
+            if not futures:
+                body["M"] = True
             hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body), Channel.TRADE, trade.symbol))
 
     def _order(self, update: OrderUpdate, hub: EventHub) -> None:

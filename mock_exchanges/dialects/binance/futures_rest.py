@@ -311,7 +311,7 @@ class FuturesRest:
     async def depth(self, call: Call) -> dict[str, Any]:
         spec, _ = self._market(call.params)
         limit = self._depth_limit(call.params)
-        book = self.ctx.engine.book(spec.symbol, limit)
+        book = self.ctx.snapshot(spec, limit)
         now = self.ctx.now_ms()
         return {"lastUpdateId": book.update_id, "E": now, "T": now, "bids": levels(book.bids),
                 "asks": levels(book.asks)}
@@ -547,6 +547,7 @@ class FuturesRest:
     async def cancel_order(self, call: Call) -> dict[str, Any]:
         spec, name = self._market(call.params)
         order_id, orig = order_ref(call.params)
+        self.ctx.exchange.faults.before_cancel(spec.symbol, call.account.account_id, order_id, orig)
         try:
             order = self.ctx.engine.cancel_order(call.account.account_id, spec.symbol, order_id, orig)
         except engine_errors.UnknownOrder:

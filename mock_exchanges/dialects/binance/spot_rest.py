@@ -182,7 +182,7 @@ class SpotRest:
     async def depth(self, call: Call) -> dict[str, Any]:
         spec = self.ctx.market(call.params, futures=False)
         limit = depth_limit(call.params, SPOT_DEPTH_LIMITS, 100)
-        book = self.ctx.engine.book(spec.symbol, limit)
+        book = self.ctx.snapshot(spec, limit)
         return {"lastUpdateId": book.update_id, "bids": levels(book.bids), "asks": levels(book.asks)}
 
     async def trades(self, call: Call) -> list[dict[str, Any]]:
@@ -306,6 +306,7 @@ class SpotRest:
             existing = self.ctx.engine.order(call.account.account_id, spec.symbol, order_id, orig)
         except EngineError as error:
             raise BinanceError(-2011, "Unknown order sent.") from error
+        self.ctx.exchange.faults.before_cancel(spec.symbol, call.account.account_id, existing.order_id)
         self.ctx.cancel_ids[existing.order_id] = cancel_id
         try:
             order = self.ctx.engine.cancel_order(call.account.account_id, spec.symbol, existing.order_id)

@@ -68,6 +68,7 @@ class StreamEndpoints:
             return frame.wrapped if state["combined"] else frame.data
 
         conn = self.ctx.exchange_connection(ws, request.path, render)
+        conn.unknown_event = self._unknown_event
         initial = [s for s in tail.split("/") if "@" in s]
         if request.query.get("streams"):
             initial += [s for s in request.query["streams"].split("/") if s]
@@ -128,6 +129,10 @@ class StreamEndpoints:
         return {"code": 2, "msg": f"Invalid request: unknown variant `{method}`, expected one of {_METHODS}",
                 "id": request_id}
 
+    def _unknown_event(self) -> str:
+        """An event type no Binance client has a parser for: a robust client ignores (and logs) it."""
+        return dumps({"e": "mockUnknownEvent", "E": self.ctx.now_ms()})
+
     # --- USD-M user data -----------------------------------------------------------------------
     async def futures_private(self, request: web.Request) -> web.StreamResponse:
         key = request.query.get("listenKey") or request.match_info.get("tail", "").strip("/")
@@ -142,6 +147,8 @@ class StreamEndpoints:
             return f'{{"stream":"{key}","data":{frame.data}}}' if wrapped else frame.data
 
         conn = self.ctx.exchange_connection(ws, request.path, render)
+        conn.unknown_event = self._unknown_event
+        conn.terminate = lambda: self.ctx.listen_keys.expire(key, self.ctx.now_ms())
         conn.subscribe(f"usdm-user:{account_id}")
         self.ctx.listen_keys.attach(key, conn)
         try:
@@ -191,6 +198,12 @@ class StreamEndpoints:
                                       "event": {"e": "eventStreamTerminated", "E": self.ctx.now_ms()}}))
             return {}
 
+        def terminate() -> None:
+            unsubscribe({})
+
+        conn.terminate = terminate
+        conn.unknown_event = lambda: dumps({"subscriptionId": next(iter(subscriptions.values()), 0),
+                                            "event": {"e": "mockUnknownEvent", "E": self.ctx.now_ms()}})
         handlers["userDataStream.subscribe.signature"] = subscribe_signature
         handlers["userDataStream.unsubscribe"] = unsubscribe
         handlers["session.subscriptions"] = lambda p: [{"subscriptionId": s} for s in subscriptions.values()]

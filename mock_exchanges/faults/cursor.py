@@ -1,0 +1,50 @@
+"""A rule's state in one scope (one connection, or the REST requests of one route): what it has seen and
+whether it fires on the next message."""
+
+from __future__ import annotations
+
+import random
+
+from ..frames import Frame
+from .schedule import FaultRule, rule_rng
+
+
+class RuleCursor:
+    __slots__ = ("index", "rng", "rule", "seen", "taken", "triggered")
+
+    def __init__(self, index: int, rule: FaultRule, seed: int, scope: int) -> None:
+        self.index = index
+        self.rule = rule
+        self.rng: random.Random = rule_rng(seed, index, scope)
+        #: selected messages so far
+        self.seen = 0
+        #: `at_update_id`: whether the trigger frame has passed, and how many of `count` have fired
+        self.triggered = False
+        self.taken = 0
+
+    def selects(self, frame: Frame) -> bool:
+        rule = self.rule
+        return ((rule.channel is None or rule.channel == frame.channel)
+                and (rule.symbol is None or rule.symbol == frame.symbol)
+                and (rule.user_kind is None or rule.user_kind == frame.kind))
+
+    def fires(self, elapsed_s: float, first_update_id: int = 0, last_update_id: int = 0) -> bool:
+        """Count one selected message and say whether the rule fires on it."""
+        self.seen += 1
+        rule = self.rule
+        if rule.at_message is not None:
+            hit = rule.at_message <= self.seen < rule.at_message + rule.count
+        elif rule.at_update_id is not None:
+            if not self.triggered and last_update_id >= rule.at_update_id:
+                self.triggered = True
+            hit = self.triggered and self.taken < rule.count
+            if hit:
+                self.taken += 1
+        elif rule.start_s is not None or rule.end_s is not None:
+            hit = ((rule.start_s is None or elapsed_s >= rule.start_s)
+                   and (rule.end_s is None or elapsed_s < rule.end_s))
+        else:
+            hit = True
+        if hit and rule.probability < 1.0:
+            hit = self.rng.random() < rule.probability
+        return hit

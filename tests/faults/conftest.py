@@ -1,0 +1,96 @@
+"""Deterministic runs for fault tests: a virtual clock, paused flow stepped by the test, raw WS clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from mock_exchanges.engine import VirtualClock
+from mock_exchanges.faults import FaultRule, Schedule, Transcript
+from mock_exchanges.flow import FlowConfig
+from mock_exchanges.server import MockExchange, MockExchangeConfig, MockExchangeServer
+from tests.server.conftest import wait_for
+
+SEED = 7
+
+
+@asynccontextmanager
+async def faulty_server(*rules: FaultRule, seed: int = SEED, transcript: Transcript | None = None,
+                        levels: int = 50) -> AsyncIterator[MockExchangeServer]:
+    """A server whose flow only moves when the test calls `step(server, n)`, on a virtual clock."""
+    config = MockExchangeConfig(seed=seed, flow=FlowConfig(levels_per_side=levels, rate_per_s=1),
+                                faults=Schedule(seed=seed, rules=tuple(rules)))
+    exchange = MockExchange(config, clock=VirtualClock(), transcript=transcript)
+    exchange.flow_paused = True
+    async with MockExchangeServer(exchange) as server:
+        yield server
+
+
+def step(server: MockExchangeServer, count: int, symbol: str = "BTCUSDT") -> None:
+    server.exchange.flows[symbol].run_steps(count)
+
+
+class RawClient:
+    """A WebSocket client that keeps every text it receives, parsed."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.messages: list[Any] = []
+        self.texts: list[str] = []
+        self.closed: asyncio.Future[tuple[int | None, str]] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.texts.append(msg.data)
+                self.messages.append(json.loads(msg.data))
+        if not self.closed.done():
+            self.closed.set_result((self.ws.close_code, ""))
+
+    def events(self, name: str = "depthUpdate") -> list[dict[str, Any]]:
+        return [m for m in self.messages if isinstance(m, dict) and m.get("e") == name]
+
+    async def wait(self, predicate: Callable[[RawClient], Any], timeout: float = 5.0) -> Any:
+        return await wait_for(lambda: predicate(self), timeout)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self._task
+
+
+@asynccontextmanager
+async def raw_client(session: aiohttp.ClientSession, url: str) -> AsyncIterator[RawClient]:
+    ws = await session.ws_connect(url)
+    client = RawClient(ws)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def caught_up(server: MockExchangeServer, client: RawClient, symbol: str = "BTCUSDT") -> None:
+    """Wait until `client` has the diff carrying the engine's latest update id."""
+    last = server.exchange.engine.last_update_id(symbol)
+    await client.wait(lambda c: any(e["u"] >= last for e in c.events()[-5:]))
+
+
+async def step_until(server: MockExchangeServer, control: RawClient, done: Callable[[], bool],
+                     per_step: int = 3, limit: int = 2000) -> None:
+    """Move the book a few commands at a time (each time letting `control` catch up) until `done()`."""
+    for _ in range(limit):
+        if done():
+            return
+        step(server, per_step)
+        await caught_up(server, control)
+    raise AssertionError("condition not reached")
+
+
+async def subscribed(server: MockExchangeServer, count: int) -> None:
+    """Wait until `count` connections are subscribed to something (the subscription is server-side state)."""
+    await wait_for(lambda: sum(1 for c in server.exchange.connections.values() if c.subscriptions) >= count)
