@@ -14,6 +14,8 @@ from aiohttp import web
 from ..engine import Account, Clock, Engine, EngineConfig, MarketSpec, WallClock, perpetual_market, spot_market
 from ..faults import FaultController, Schedule, Transcript
 from ..flow import FlowConfig, FlowGenerator
+from ..scenarios.actions import ScenarioActions
+from ..scenarios.scenario import Action
 from .connection import ClientConnection
 from .hub import EventHub, Frame
 
@@ -49,6 +51,8 @@ class MockExchangeConfig:
     faults: Schedule | None = None
     #: the scenario's name, for the transcript's header
     scenario: str = ""
+    #: exchange actions (funding, mark price, price moves) run at their times after start
+    actions: tuple[Action, ...] = ()
 
 
 class MockExchange:
@@ -100,6 +104,9 @@ class MockExchange:
         if not self.flow_paused:
             self.resume_flow()
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick_loop()))
+        if self.config.actions:
+            self.scenario_actions = ScenarioActions(self, self.config.actions)
+            self._tasks.append(asyncio.get_running_loop().create_task(self.scenario_actions.run(self._stop)))
 
     def pause_flow(self) -> None:
         self.flow_paused = True
