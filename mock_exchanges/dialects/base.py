@@ -23,7 +23,11 @@ class Dialect(Protocol):
         ...
 
 
-_REGISTRY: dict[str, str] = {"binance": "mock_exchanges.dialects.binance:BinanceDialect"}
+_REGISTRY: dict[str, str] = {
+    "binance": "mock_exchanges.dialects.binance:BinanceDialect",
+    "bitstamp": "mock_exchanges.dialects.bitstamp:BitstampDialect",
+    "okx": "mock_exchanges.dialects.okx:OkxDialect",
+}
 
 
 def register_dialect(name: str, target: str) -> None:

@@ -6,6 +6,7 @@ produced, so every assertion compares the two message by message.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,7 +23,7 @@ Diffs = list[dict[str, Any]]
 
 
 def contiguous(diffs: Diffs) -> bool:
-    return all(b["U"] == a["u"] + 1 for a, b in zip(diffs, diffs[1:], strict=False))
+    return all(b["U"] == a["u"] + 1 for a, b in itertools.pairwise(diffs))
 
 
 @asynccontextmanager
@@ -54,7 +55,7 @@ async def test_drop_the_40th_diff_is_a_gap_at_exactly_that_message() -> None:
 async def test_duplicate_sends_the_same_diff_twice() -> None:
     faulty, control = await two_clients_run(
         FaultRule(FaultKind.DUPLICATE, channel="depth", connection=1, at_message=10, count=2))
-    assert faulty == control[:10] + [control[9]] + [control[10], control[10]] + control[11:]
+    assert faulty == [*control[:10], control[9], control[10], control[10], *control[11:]]
 
 
 async def test_reorder_holds_a_diff_behind_the_next_ones() -> None:
