@@ -145,11 +145,11 @@ async def test_delay_holds_frames_in_order_until_released() -> None:
 
 async def test_a_refused_handshake_then_admitted() -> None:
     rule = FaultRule(FaultKind.REFUSE_CONNECT, path="/ws", at_message=2)
-    async with faulty_server(rule) as server, aiohttp.ClientSession() as session:
+    async with faulty_server(rule) as server, aiohttp.ClientSession() as session, \
+            raw_client(session, server.ws_url + DEPTH):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(server.ws_url + DEPTH)
+        assert refused.value.status == 503
         async with raw_client(session, server.ws_url + DEPTH):
-            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                await session.ws_connect(server.ws_url + DEPTH)
-            assert refused.value.status == 503
-            async with raw_client(session, server.ws_url + DEPTH):
-                await subscribed(server, 2)
-                step(server, 1)
+            await subscribed(server, 2)
+            step(server, 1)
