@@ -4,7 +4,9 @@ the cancel/fill race fills an order through the engine, as a market participant 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections import deque
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: what the cancel/fill race's counterparty starts with, per asset (it only ever takes resting orders)
 _COUNTERPARTY_FUNDS = Decimal("1e12")
+#: how many of the latest fault records `FaultController.recent` keeps (for the dashboard's live log)
+RECENT_FAULTS = 500
 
 
 class FaultController:
@@ -33,6 +37,8 @@ class FaultController:
         self.wall_clock = isinstance(engine.clock, WallClock)
         self.start_us = engine.clock.now_us()
         self.fired = 0
+        #: the latest fault records (what `record_fault` writes, numbered by `n`), transcript or not
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_FAULTS)
         self._ordinals = 0
         self._attached: dict[int, ConnectionFaults] = {}
         self._ws_rules = self.schedule.ws_rules()
@@ -46,6 +52,8 @@ class FaultController:
         self._refuse_until: dict[str, int] = {}
         self._rest_counts: dict[str, int] = {}
         self._counterparty: int | None = None
+        #: set by `quiesce()`: no rule fires any more
+        self.quiet = False
         if transcript is not None:
             transcript.write({"ev": "header", "scenario": scenario, **self.schedule.to_dict()})
 
@@ -61,6 +69,34 @@ class FaultController:
 
     def _t(self) -> int:
         return self.now_us() - self.start_us
+
+    def load(self, schedule: Schedule, scenario: str = "") -> None:
+        """Swap the schedule of a running exchange (a scenario started from the control API).
+
+        The new rules' time windows (`start_s`/`end_s`) count from now. Connections opened from now on get the
+        new WebSocket rules; those already open keep their filters. Handshake refusals, stale snapshots, the
+        cancel/fill race and REST faults follow the new rules, counted afresh. Connection ordinals, `fired`,
+        `recent` and the transcript (which gets a `schedule` record) go on: a rule's `connection` is an
+        ordinal counted since the exchange started.
+        """
+        offset = self.elapsed_s(self.now_us())
+
+        def shifted(rule: FaultRule) -> FaultRule:
+            if rule.start_s is None and rule.end_s is None:
+                return rule
+            return dataclasses.replace(rule, start_s=None if rule.start_s is None else rule.start_s + offset,
+                                       end_s=None if rule.end_s is None else rule.end_s + offset)
+
+        self.schedule = Schedule(seed=schedule.seed, rules=tuple(shifted(r) for r in schedule.rules))
+        rules = list(enumerate(self.schedule.rules))
+        self._ws_rules = self.schedule.ws_rules()
+        for kind in self._global:
+            self._global[kind] = [RuleCursor(i, r, schedule.seed, 0) for i, r in rules if r.kind is kind]
+        self._rest = [RuleCursor(i, r, schedule.seed, 0) for i, r in rules if r.kind in REST_KINDS]
+        self._refuse_until.clear()
+        self.quiet = False
+        if self.transcript is not None:
+            self.transcript.write({"t": self._t(), "ev": "schedule", "scenario": scenario, **self.schedule.to_dict()})
 
     # --- connections -----------------------------------------------------------------------------
     def attach(self, conn: ClientConnection) -> None:
@@ -89,6 +125,20 @@ class FaultController:
         if self.transcript is not None:
             self.transcript.write({"t": self._t(), "ev": "close", "conn": conn.ordinal})
 
+    def quiesce(self) -> None:
+        """Stop firing faults from now on (a harness's settle phase) and let go of what earlier faults hold.
+
+        Frames held back for reordering, in an unfinished burst or behind a fill go out now; the delay line keeps
+        its timing; a stall under way goes on (a connector is expected to notice it); refused handshakes end.
+        """
+        if self.quiet:
+            return
+        self.quiet = True
+        self._refuse_until.clear()
+        for faults in list(self._attached.values()):
+            faults.release_held()
+        self.record_fault("quiesce", None)
+
     def poll(self, now_us: int) -> None:
         for faults in list(self._attached.values()):
             if faults.holding:
@@ -96,42 +146,43 @@ class FaultController:
 
     def admit(self, path: str) -> bool:
         """Whether a WebSocket handshake on `path` is let through (REFUSE_CONNECT says no for a while)."""
+        if self.quiet:
+            return True
         now = self.now_us()
         for prefix, until in self._refuse_until.items():
             if now < until and path.startswith(prefix):
                 self.record_fault(FaultKind.REFUSE_CONNECT.value, None, path=path)
                 return False
-        for cursor in self._global[FaultKind.REFUSE_CONNECT]:
-            rule = cursor.rule
-            if rule.path is not None and not path.startswith(rule.path):
-                continue
-            if cursor.fires(self.elapsed_s(now)):
-                self.record_fault(rule.kind.value, cursor.index, path=path)
-                if rule.duration_s:
-                    self._refuse_until[rule.path or "/"] = now + int(rule.duration_s * 1e6)
-                return False
-        return True
+        cursor = _first_firing([c for c in self._global[FaultKind.REFUSE_CONNECT]
+                                if c.rule.path is None or path.startswith(c.rule.path)], self.elapsed_s(now))
+        if cursor is None:
+            return True
+        rule = cursor.rule
+        self.record_fault(rule.kind.value, cursor.index, path=path)
+        if rule.duration_s:
+            self._refuse_until[rule.path or "/"] = now + int(rule.duration_s * 1e6)
+        return False
 
     # --- dialect hooks -----------------------------------------------------------------------------
     def snapshot_update_id(self, symbol: str) -> int | None:
         """The update id a REST snapshot of `symbol` should be served at, or None for the current book."""
-        for cursor in self._global[FaultKind.STALE_SNAPSHOT]:
-            rule = cursor.rule
-            if rule.symbol is not None and rule.symbol != symbol:
-                continue
-            if cursor.fires(self.elapsed_s(self.now_us())):
-                current = self.engine.last_update_id(symbol)
-                served = max(current - rule.lag, self.engine.oldest_update_id(symbol))
-                self.record_fault(rule.kind.value, cursor.index, symbol=symbol, update_id=served, current=current)
-                return served
-        return None
+        if self.quiet:
+            return None
+        cursor = _first_firing([c for c in self._global[FaultKind.STALE_SNAPSHOT]
+                                if c.rule.symbol is None or c.rule.symbol == symbol], self.elapsed_s(self.now_us()))
+        if cursor is None:
+            return None
+        current = self.engine.last_update_id(symbol)
+        served = max(current - cursor.rule.lag, self.engine.oldest_update_id(symbol))
+        self.record_fault(cursor.rule.kind.value, cursor.index, symbol=symbol, update_id=served, current=current)
+        return served
 
     def before_cancel(self, symbol: str, account_id: int, order_id: int | None = None,
                       client_order_id: str | None = None) -> None:
         """The cancel/fill race: when a rule fires, the order is filled by the market before the cancel runs."""
         cursors = [c for c in self._global[FaultKind.CANCEL_FILL_RACE]
                    if c.rule.symbol is None or c.rule.symbol == symbol]
-        if not cursors:
+        if not cursors or self.quiet:
             return
         try:
             order = self.engine.order(account_id, symbol, order_id=order_id, client_order_id=client_order_id)
@@ -139,11 +190,9 @@ class FaultController:
             return
         if order.status.is_terminal:
             return
-        elapsed = self.elapsed_s(self.now_us())
-        for cursor in cursors:
-            if cursor.fires(elapsed):
-                self._fill(order.order_id, symbol, order.side, order.price, cursor.index)
-                return
+        cursor = _first_firing(cursors, self.elapsed_s(self.now_us()))
+        if cursor is not None:
+            self._fill(order.order_id, symbol, order.side, order.price, cursor.index)
 
     def _fill(self, order_id: int, symbol: str, side: Side, price: Decimal, rule: int) -> None:
         if self._counterparty is None:
@@ -161,19 +210,15 @@ class FaultController:
 
     # --- REST ------------------------------------------------------------------------------------
     def rest_fault(self, method: str, path: str, role: str | None) -> FaultRule | None:
-        if not self._rest:
+        if not self._rest or self.quiet:
             return None
-        elapsed = self.elapsed_s(self.now_us())
-        for cursor in self._rest:
-            rule = cursor.rule
-            if rule.role is not None and rule.role != role:
-                continue
-            if rule.path is not None and not path.startswith(rule.path):
-                continue
-            if cursor.fires(elapsed):
-                self.record_fault(rule.kind.value, cursor.index, method=method, path=path)
-                return rule
-        return None
+        selected = [c for c in self._rest if (c.rule.role is None or c.rule.role == role)
+                    and (c.rule.path is None or path.startswith(c.rule.path))]
+        cursor = _first_firing(selected, self.elapsed_s(self.now_us()))
+        if cursor is None:
+            return None
+        self.record_fault(cursor.rule.kind.value, cursor.index, method=method, path=path)
+        return cursor.rule
 
     def record_rest(self, key: str, status: int, body: str) -> None:
         if self.transcript is None:
@@ -184,5 +229,13 @@ class FaultController:
     # --- record ----------------------------------------------------------------------------------
     def record_fault(self, kind: str, rule: int | None, **where: Any) -> None:
         self.fired += 1
+        self.recent.append({"n": self.fired, "t": self._t(), "kind": kind, "rule": rule, **where})
         if self.transcript is not None:
             self.transcript.write({"t": self._t(), "ev": "fault", "kind": kind, "rule": rule, **where})
+
+
+def _first_firing(cursors: list[RuleCursor], elapsed_s: float) -> RuleCursor | None:
+    """Every selected rule counts the request (so `at_message` means the N-th request it selects, whatever
+    other rules do); the first rule that fires decides what happens to it."""
+    fired = [c for c in cursors if c.fires(elapsed_s)]
+    return fired[0] if fired else None

@@ -64,6 +64,10 @@ def create_replay_app(recording: Recording, speed: float = 1.0) -> web.Applicati
         if n >= len(answers):
             return web.json_response({"error": f"no recorded answer #{n + 1} for {key}"}, status=404)
         status, body = answers[n]
+        if status == 0:  # the run dropped this request's connection (a TIMEOUT or RESET fault)
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=504)
         return web.Response(status=status, text=body, content_type="application/json")
 
     async def replay_ws(request: web.Request) -> web.StreamResponse:

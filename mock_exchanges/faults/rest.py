@@ -78,19 +78,30 @@ def fault_middleware(controller: FaultController, dialects: Callable[[], Sequenc
         if kind in (FaultKind.TIMEOUT, FaultKind.RESET):
             if kind is FaultKind.TIMEOUT:
                 await asyncio.sleep(rule.duration_s)
+            record(request, None)  # no answer: replay drops the connection too
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=504)  # never reaches the client: the socket is gone
         error: web.Response = dialect.rest_error(kind.value, rule.retry_after_s)
-        if kind is FaultKind.SERVER_ERROR and rule.status >= 500:
+        if kind is FaultKind.SERVER_ERROR and rule.status is not None and rule.status >= 500:
             error.set_status(rule.status)
+        record(request, error)
         return error
 
     async def recorded(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        if controller.transcript is not None and isinstance(response, web.Response):
+        record(request, response)
+        return response
+
+    def record(request: web.Request, response: web.StreamResponse | None) -> None:
+        """Every answer is recorded, faulted ones too (status 0: none came), so that the n-th request of a
+        replay gets what the n-th request of the run got."""
+        if controller.transcript is None:
+            return
+        if response is None:
+            controller.record_rest(request_key(request), 0, "")
+        elif isinstance(response, web.Response):
             body = response.text if response.body is not None else ""
             controller.record_rest(request_key(request), response.status, body or "")
-        return response
 
     return middleware

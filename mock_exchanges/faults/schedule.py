@@ -86,7 +86,8 @@ class FaultRule:
     jitter_ms: float = 0.0
     duration_s: float = 0.0
     lag: int = 50
-    status: int = 503
+    #: SERVER_ERROR: the HTTP status to answer with (None: the dialect's own, e.g. Binance's 500)
+    status: int | None = None
     retry_after_s: int = 1
     close_code: int = 1001
     reason: str = ""

@@ -57,8 +57,9 @@ class ConnectionFaults:
             self._note("stall", channel, index, None)
             return
         elapsed = self.controller.elapsed_s(now)
-        fired = [c for c in self.cursors
-                 if c.selects(frame) and c.fires(elapsed, frame.first_update_id, frame.last_update_id)]
+        fired = [] if self.controller.quiet else [
+            c for c in self.cursors
+            if c.selects(frame) and c.fires(elapsed, frame.first_update_id, frame.last_update_id)]
         if not fired:
             self._stage2(text, now)
             if self._acks and frame.kind == UserKind.FILL:
@@ -163,6 +164,20 @@ class ConnectionFaults:
             self._stage3(self._delay_line.popleft()[1])
         for order_id in [o for o, (deadline, _) in self._acks.items() if deadline <= now_us]:
             self.conn.send_text(self._acks.pop(order_id)[1])
+
+    def release_held(self) -> None:
+        """Send at once what the rules hold back: an unfinished burst, frames held for reordering, acks held
+        for a fill (`FaultController.quiesce`)."""
+        burst, self._burst, self._burst_size = self._burst, [], 0
+        for text in burst:
+            self._wire(text)
+        reordered, self._reordered = self._reordered, []
+        for _, text in reordered:
+            self.conn.send_text(text)
+        acks, self._acks = self._acks, {}
+        now = self.controller.now_us()
+        for _, text in acks.values():
+            self._stage2(text, now)
 
     @property
     def holding(self) -> bool:

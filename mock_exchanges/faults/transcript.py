@@ -3,10 +3,11 @@
 JSON Lines. The first line is the header (`"ev": "header"`: seed, scenario, schedule); then, in the order
 they happened:
 - `open` / `close` of a WebSocket connection (`conn` is its ordinal in this run, `path` its URL path);
-- `send`: the text a connection was given to write (after the fault layer), with `ch`/`i` (the channel and
-  its message index before faults) when it came from the engine;
-- `fault`: a rule firing (`rule` index, `kind`, and the connection/message or REST request it hit);
-- `rest`: a REST answer (`n` is the ordinal of the request on that method + route, `status`, `body`).
+- `send`: the text a connection was given to write (after the fault layer), in wire order;
+- `fault`: a rule firing (`rule` index, `kind`, and where: `conn` + `ch`/`i`, the channel and its message
+  index before faults, or the REST request it hit);
+- `rest`: a REST answer (`n` is the ordinal of the request on that method + route, `status`, `body`), faulted
+  answers included; `status` 0 when the fault dropped the connection instead of answering.
 Times `t` are microseconds since the exchange started, on the engine's clock, so under a virtual clock two
 runs with the same seed give byte-identical transcripts. `mock_exchanges.faults.replay` serves one back.
 """

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
-from mock_exchanges.engine import VirtualClock
+from mock_exchanges.engine import Account, VirtualClock
 from mock_exchanges.faults import FaultRule, Schedule, Transcript
 from mock_exchanges.flow import FlowConfig
 from mock_exchanges.server import MockExchange, MockExchangeConfig, MockExchangeServer
-from tests.server.conftest import wait_for
+from tests.server.conftest import signed, wait_for
 
 SEED = 7
 
@@ -94,3 +97,79 @@ async def step_until(server: MockExchangeServer, control: RawClient, done: Calla
 async def subscribed(server: MockExchangeServer, count: int) -> None:
     """Wait until `count` connections are subscribed to something (the subscription is server-side state)."""
     await wait_for(lambda: sum(1 for c in server.exchange.connections.values() if c.subscriptions) >= count)
+
+
+# --- helpers for REST, user-stream, transcript and property tests -------------------------------------
+@asynccontextmanager
+async def schedule_server(schedule: Schedule, seed: int = SEED, transcript: Transcript | None = None,
+                          levels: int = 50) -> AsyncIterator[MockExchangeServer]:
+    """`faulty_server` with the schedule given whole: its seed may differ from the exchange's."""
+    config = MockExchangeConfig(seed=seed, flow=FlowConfig(levels_per_side=levels, rate_per_s=1), faults=schedule)
+    exchange = MockExchange(config, clock=VirtualClock(), transcript=transcript)
+    exchange.flow_paused = True
+    async with MockExchangeServer(exchange) as server:
+        yield server
+
+
+def server_ms(server: MockExchangeServer) -> int:
+    """The exchange's own time (a virtual clock here): signed requests must carry it, not the wall time."""
+    return server.exchange.engine.clock.now_us() // 1000
+
+
+class Reply:
+    """A REST answer as the client saw it: status, headers and body (parsed JSON when it is JSON)."""
+
+    def __init__(self, status: int, headers: dict[str, str], text: str) -> None:
+        self.status = status
+        self.headers = headers
+        self.text = text
+        try:
+            self.body: Any = json.loads(text)
+        except ValueError:
+            self.body = text
+
+    def __repr__(self) -> str:
+        return f"Reply({self.status}, {self.text[:200]!r})"
+
+
+async def call(session: aiohttp.ClientSession, server: MockExchangeServer, method: str, path: str,
+               params: dict[str, Any] | None = None, account: Account | None = None, keyed: bool = False,
+               timeout: float = 5.0) -> Reply:
+    """One Binance REST call: SIGNED (timestamp on the server's clock) when `account` is given, or only
+    keyed (X-MBX-APIKEY) with `keyed`. Raises what aiohttp raises when the answer never comes."""
+    params = params or {}
+    headers = {"X-MBX-APIKEY": account.api_key} if account is not None else {}
+    if account is not None and not keyed:
+        query = signed(account, params, now_ms=server_ms(server))
+    else:
+        query = urlencode(params)
+    url = f"{server.base_url}{path}"
+    budget = aiohttp.ClientTimeout(total=timeout)
+    if method in ("POST", "PUT"):
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        response = await session.request(method, url, data=query, headers=headers, timeout=budget)
+    else:
+        response = await session.request(method, f"{url}?{query}" if query else url, headers=headers,
+                                         timeout=budget)
+    async with response:
+        return Reply(response.status, dict(response.headers), await response.text())
+
+
+def ws_api_subscribe_request(server: MockExchangeServer, account: Account, request_id: str = "sub") -> dict[str, Any]:
+    """A signed `userDataStream.subscribe.signature` request (sorted params, HMAC over them)."""
+    params: dict[str, Any] = {"apiKey": account.api_key, "timestamp": server_ms(server)}
+    payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+    params["signature"] = hmac.new(account.api_secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    return {"id": request_id, "method": "userDataStream.subscribe.signature", "params": params}
+
+
+async def listen_key(session: aiohttp.ClientSession, server: MockExchangeServer, account: Account) -> str:
+    reply = await call(session, server, "POST", "/fapi/v1/listenKey", account=account, keyed=True)
+    assert reply.status == 200, reply
+    key: str = reply.body["listenKey"]
+    return key
+
+
+async def disconnected(server: MockExchangeServer, count: int = 0) -> None:
+    """Wait until the server has released all but `count` WebSocket connections (so their `close` is recorded)."""
+    await wait_for(lambda: len(server.exchange.connections) <= count)

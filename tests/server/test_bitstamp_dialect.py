@@ -642,7 +642,7 @@ async def test_the_fault_layer_speaks_bitstamp(http: aiohttp.ClientSession) -> N
     """The real fault layer in front of this dialect: REST faults by route role in Bitstamp's words, the
     stale snapshot and cancel/fill race hooks, and a dropped diff that nothing on the wire reveals."""
     rules = (FaultRule(FaultKind.RATE_LIMIT, role="create", at_message=1),
-             FaultRule(FaultKind.UNKNOWN_STATUS, role="create", at_message=1),
+             FaultRule(FaultKind.UNKNOWN_STATUS, role="create", at_message=2),
              FaultRule(FaultKind.STALE_SNAPSHOT, symbol="BTCUSDT", lag=1),
              FaultRule(FaultKind.CANCEL_FILL_RACE, symbol="BTCUSDT"),
              FaultRule(FaultKind.DROP, channel=Channel.DEPTH, at_message=2))
