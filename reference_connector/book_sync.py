@@ -187,9 +187,11 @@ class SyncStrategy:
         if self.synced and not self.snapshot_from_ws:
             return self._rebase(snapshot)
         current = self.book.update_id
-        if (self.has_ids and not self.snapshot_from_ws and current is not None and snapshot.update_id is not None
+        if (self.has_ids and current is not None and snapshot.update_id is not None
                 and snapshot.update_id < current):
-            # Older than the (still true) book: applying it would move the book back in time.
+            # Older than the (still true) book: applying it would move the book back in time. On a WS-snapshot
+            # venue too: resubscribing asks for another one. (OKX may reset seqId after maintenance; a venue
+            # that does would need to say so with an explicit reset signal.)
             self.stats.stale_snapshots += 1
             return self._resync("snapshot older than the book")
         self._recording = None

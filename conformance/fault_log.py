@@ -1,0 +1,60 @@
+"""The faults a run fired, read back from its transcript, to say in a failure message what happened before it
+("since which message")."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from pathlib import Path
+
+from mock_exchanges.faults import read_transcript
+
+#: records of the fault layer that are not faults
+_NOT_FAULTS = frozenset({"quiesce"})
+
+
+@dataclass(frozen=True)
+class FiredFault:
+    t: float  # seconds since the exchange started
+    kind: str
+    where: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}{f' ({self.where})' if self.where else ''} at t={self.t:.3f}s"
+
+
+def _where(record: dict[str, object]) -> str:
+    parts = []
+    if "ch" in record:
+        parts.append(f"{record['ch']} message #{record.get('i')}")
+    if "conn" in record:
+        parts.append(f"connection {record['conn']}")
+    for key in ("method", "path", "symbol", "update_id", "order_id", "value"):
+        if record.get(key) not in (None, ""):
+            parts.append(f"{key} {record[key]}")
+    return ", ".join(parts)
+
+
+class FaultLog:
+    def __init__(self, faults: list[FiredFault]) -> None:
+        self.faults = sorted(faults, key=lambda f: f.t)
+        self._times = [f.t for f in self.faults]
+
+    @classmethod
+    def from_transcript(cls, path: str | Path) -> FaultLog:
+        faults = []
+        for record in read_transcript(path):
+            if record.get("ev") != "fault" or record.get("kind") in _NOT_FAULTS:
+                continue
+            kind = str(record.get("kind"))
+            if kind == "action":  # an exchange action of the scenario (part of the truth, logged with the faults)
+                kind = f"exchange action {record.pop('action', '')}"
+            faults.append(FiredFault(int(record.get("t", 0)) / 1e6, kind, _where(record)))
+        return cls(faults)
+
+    def before(self, t: float) -> str:
+        """The last fault (or scenario action) at or before `t`, in words."""
+        index = bisect.bisect_right(self._times, t + 1e-6)
+        if index == 0:
+            return f"no fault had fired before t={t:.3f}s"
+        return f"last fault before it: {self.faults[index - 1]} ({index} fired by then)"
