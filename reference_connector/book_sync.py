@@ -104,6 +104,8 @@ class SyncStats:
     snapshots_applied: int = 0
     #: safety-net snapshots that found the book different from the exchange (and fixed it)
     repairs: int = 0
+    #: crossed books seen on a feed without ids, where a lost diff left a level behind
+    crossings: int = 0
     buffer_overflows: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -134,6 +136,8 @@ class SyncStrategy:
     snapshot_from_ws = False
     #: diffs carry ids (the book claims an update id)
     has_ids = True
+    #: WS-snapshot venues: older snapshots refused in a row before a sequence reset is believed
+    MAX_OLDER_REFUSALS = 3
 
     def __init__(self, book: OrderBook, max_buffer: int = 10_000, max_held: int = 64,
                  checksum: Checksum | None = None) -> None:
@@ -147,6 +151,9 @@ class SyncStrategy:
         #: a resync was asked for and no snapshot has been applied since
         self.needs_snapshot = True
         self.resync_reason: str | None = "initial"
+        #: the book was found wrong while in sync (e.g. crossed): a safety-net snapshot should come now
+        self.repair_wanted = False
+        self._older_refused = 0
         self._buffer: deque[DiffMessage] = deque()
         self._held: list[DiffMessage] = []
         self._recording: _Recording | None = None
@@ -188,12 +195,14 @@ class SyncStrategy:
             return self._rebase(snapshot)
         current = self.book.update_id
         if (self.has_ids and current is not None and snapshot.update_id is not None
-                and snapshot.update_id < current):
-            # Older than the (still true) book: applying it would move the book back in time. On a WS-snapshot
-            # venue too: resubscribing asks for another one. (OKX may reset seqId after maintenance; a venue
-            # that does would need to say so with an explicit reset signal.)
+                and snapshot.update_id < current and self._older_refused < self.MAX_OLDER_REFUSALS):
+            # Older than the (still true) book: applying it would move the book back in time; ask again. A
+            # venue that snapshots on the WS may also have reset its sequence (OKX after maintenance): after a
+            # few older snapshots in a row, the reset is believed.
+            self._older_refused += 1 if self.snapshot_from_ws else 0
             self.stats.stale_snapshots += 1
             return self._resync("snapshot older than the book")
+        self._older_refused = 0
         self._recording = None
         self.book.apply_snapshot(snapshot.bids, snapshot.asks, snapshot.update_id if self.has_ids else None,
                                  snapshot.timestamp)
@@ -456,6 +465,25 @@ class TimestampSync(SyncStrategy):
         self.book.apply_levels(bids, asks)
         if self.book.timestamp is None or time > self.book.timestamp:
             self.book.timestamp = time
+        self._uncross()
+
+    def _uncross(self) -> None:
+        """An exchange's book is never crossed. When ours is, a diff that removed a level was lost (nothing
+        else on an id-less feed can tell): the crossing level written longer ago is the stale one. Drop it,
+        and ask for a snapshot now to repair whatever else that lost diff changed."""
+        book = self.book
+        while True:
+            bid, ask = book.best_bid_row(), book.best_ask_row()
+            if bid is None or ask is None or Decimal(bid[0]) < Decimal(ask[0]):
+                return
+            bid_time = self._bid_times.get(book.bid_key(bid[0]), self._snapshot_time)
+            ask_time = self._ask_times.get(book.ask_key(ask[0]), self._snapshot_time)
+            if bid_time <= ask_time:
+                book.apply_levels([(bid[0], "0")], [])
+            else:
+                book.apply_levels([], [(ask[0], "0")])
+            self.stats.crossings += 1
+            self.repair_wanted = True
 
     def _newer(self, rows: Sequence[Row], times: dict[object, int], key: Callable[[str], object],
                time: int) -> list[Row]:

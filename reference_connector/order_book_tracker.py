@@ -36,6 +36,11 @@ from .types import FundingUpdate, TradingRule
 
 log = logging.getLogger(__name__)
 
+#: `listener(pair, update_id)`: a diff or a snapshot was just applied to the pair's book, which now reflects
+#: `update_id` (the book's `update_id`: None for dialects without ids, or for a book just invalidated by a
+#: checksum mismatch). Called synchronously on the message path: keep it cheap, never raise.
+BookUpdateListener = Callable[[str, int | None], None]
+
 
 @dataclass
 class PairCounters:
@@ -64,8 +69,12 @@ class PairBook:
 class OrderBookTracker:
     def __init__(self, dialect: Dialect, session: aiohttp.ClientSession, rest: RestClient, ws_url: str,
                  rules: Sequence[TradingRule], config: ConnectorConfig,
-                 books: dict[str, OrderBook] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 books: dict[str, OrderBook] | None = None, clock: Callable[[], float] = time.monotonic,
+                 update_listeners: list[BookUpdateListener] | None = None) -> None:
         self.dialect = dialect
+        #: called after every diff or snapshot applied to a book (see `BookUpdateListener`); the list is
+        #: shared with the caller's, so listeners may be added later; nothing is done while it is empty
+        self.update_listeners: list[BookUpdateListener] = update_listeners if update_listeners is not None else []
         self.config = config
         self.clock = clock
         self.pairs = [r.trading_pair for r in rules]
@@ -122,9 +131,14 @@ class OrderBookTracker:
             return
         strategy = pb.strategy
         outcome = strategy.on_diff(diff)
+        if self.update_listeners and outcome is Outcome.APPLIED:
+            self._notify(pb)
         if outcome is Outcome.RESYNC:
             pb.hold_started = None
             self._want_snapshot(pb)
+        elif strategy.repair_wanted:
+            strategy.repair_wanted = False
+            self._want_snapshot(pb)  # a safety-net snapshot now rather than at the next period
         elif strategy.held_count:
             if pb.hold_started is None:
                 pb.hold_started = self.clock()
@@ -135,13 +149,21 @@ class OrderBookTracker:
         pb = self._books.get(snapshot.trading_pair)
         if pb is None:
             return
+        applied = pb.strategy.stats.snapshots_applied
         outcome = pb.strategy.on_snapshot(snapshot)
         pb.counters.snapshots_fetched += 1
         pb.snapshot_applied.set()
+        if self.update_listeners and pb.strategy.stats.snapshots_applied != applied:
+            self._notify(pb)
         if outcome is Outcome.RESYNC:
             self._want_snapshot(pb)
         else:
             pb.initialized = True
+
+    def _notify(self, pb: PairBook) -> None:
+        update_id = pb.book.update_id
+        for listener in self.update_listeners:
+            listener(pb.pair, update_id)
 
     def on_funding(self, update: FundingUpdate) -> None:
         self.funding.apply(update)
@@ -213,7 +235,10 @@ class OrderBookTracker:
             log.info("%s: snapshot failed: %s", pb.pair, error)
             return False
         pb.counters.snapshots_fetched += 1
+        applied = strategy.stats.snapshots_applied
         outcome = strategy.on_snapshot(snapshot)
+        if self.update_listeners and strategy.stats.snapshots_applied != applied:
+            self._notify(pb)
         if outcome is Outcome.RESYNC:
             log.info("%s: snapshot %s not usable (%s)", pb.pair, snapshot.update_id, strategy.resync_reason)
             return False

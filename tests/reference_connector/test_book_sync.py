@@ -412,3 +412,24 @@ def test_buffer_is_bounded() -> None:
         s.on_diff(spot(i + 1, i + 1))
     assert s.buffered_count == 3 and s.stats.buffer_overflows == 2
     assert s.on_snapshot(snap(1)) is Outcome.RESYNC  # 2 is gone: the snapshot cannot be joined
+
+
+def test_a_crossed_id_less_book_drops_the_stale_level_and_asks_for_a_snapshot() -> None:
+    """A lost diff on a feed without ids leaves a level behind; the first crossing reveals it."""
+    s = TimestampSync(OrderBook())
+    assert s.on_snapshot(SnapshotMessage(None, [["100", "1"], ["99", "1"]], [["101", "1"]], 10, None, "P")) \
+        is Outcome.APPLIED
+    # The diff that removed bid 100 (time 11) is lost; at time 12 an ask appears at 100.
+    assert s.on_diff(DiffMessage([], [["100", "2"]], None, None, None, 12, None, "P")) is Outcome.APPLIED
+    assert s.book.best_bid() == Decimal("99") and s.book.best_ask() == Decimal("100")
+    assert s.repair_wanted and s.stats.crossings == 1
+
+
+def test_an_older_ws_snapshot_is_refused_a_few_times_then_believed_as_a_reset() -> None:
+    s = SeqChainSync(OrderBook())
+    assert s.on_snapshot(SnapshotMessage(50, [["10", "1"]], [["11", "1"]], None, None, "P")) is Outcome.APPLIED
+    for _ in range(SeqChainSync.MAX_OLDER_REFUSALS):
+        assert s.on_snapshot(SnapshotMessage(7, [["10", "1"]], [["11", "1"]], None, None, "P")) is Outcome.RESYNC
+        assert s.book.update_id == 50
+    assert s.on_snapshot(SnapshotMessage(7, [["10", "1"]], [["11", "1"]], None, None, "P")) is Outcome.APPLIED
+    assert s.book.update_id == 7
