@@ -20,7 +20,7 @@ _EXPORTS = {
     "run_scenario": "runner", "run_suite": "runner", "arun_suite": "runner", "RunOptions": "runner",
     "ScenarioResult": "runner", "SuiteResult": "runner", "Bounds": "checks", "ConformanceLevel": "levels",
     "ConnectorAdapter": "protocol", "ConnectorFactory": "protocol", "ConnectorContext": "protocol",
-    "resolve_connector": "adapters",
+    "resolve_connector": "adapters", "connector_factory": "factory",
 }
 
 __all__ = sorted(_EXPORTS)

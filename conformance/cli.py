@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="conformance-out", help="directory for transcripts, logs and reports")
     run.add_argument("--json", dest="json_path", help="JSON report path (default: <out>/report.json)")
     run.add_argument("--junit-xml", dest="junit_path", help="JUnit XML report path (default: <out>/junit.xml)")
+    run.add_argument("--html", dest="html_path",
+                     help="also write a self-contained HTML report (grid, failures, timelines) to this path")
     run.add_argument("--exchange-url", help="run against an out-of-process `mock-exchange serve` at this URL")
     run.add_argument("--control-token", help="bearer token of that exchange's control API (when not on loopback)")
     run.add_argument("--depth", type=int, default=50, help="book levels compared per side (default 50)")
@@ -131,8 +133,13 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     suite = run_suite(args.connector, args.dialect, scenarios, args.seed, options, jobs=args.jobs, progress=progress)
     json_path = write_json(suite, args.json_path or out_dir / "report.json")
     junit_path = write_junit(suite, args.junit_path or out_dir / "junit.xml")
+    reports = [json_path, junit_path]
+    if args.html_path:
+        from .reports.html import write_html
+
+        reports.append(write_html(suite, args.html_path))
     print(summary(suite, verbose=args.verbose), file=out)
-    print(f"reports: {json_path}, {junit_path}; transcripts and logs under {out_dir}", file=out)
+    print(f"reports: {', '.join(map(str, reports))}; transcripts and logs under {out_dir}", file=out)
     return suite.exit_code
 
 

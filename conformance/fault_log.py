@@ -1,11 +1,13 @@
-"""The faults a run fired, read back from its transcript, to say in a failure message what happened before it
-("since which message")."""
+"""The faults a run fired, read back from its transcript (or the fault controller's `recent` records), to say in
+a failure message what happened before it ("since which message"), and to mark them on the reports' timelines."""
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mock_exchanges.faults import read_transcript
 
@@ -42,14 +44,20 @@ class FaultLog:
 
     @classmethod
     def from_transcript(cls, path: str | Path) -> FaultLog:
+        return cls.from_records(r for r in read_transcript(path) if r.get("ev") == "fault")
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> FaultLog:
+        """From fault records: the transcript's (`"ev": "fault"`) or `FaultController.recent`'s (`t` in µs)."""
         faults = []
-        for record in read_transcript(path):
-            if record.get("ev") != "fault" or record.get("kind") in _NOT_FAULTS:
+        for record in records:
+            if record.get("kind") in _NOT_FAULTS:
                 continue
             kind = str(record.get("kind"))
+            fields = dict(record)
             if kind == "action":  # an exchange action of the scenario (part of the truth, logged with the faults)
-                kind = f"exchange action {record.pop('action', '')}"
-            faults.append(FiredFault(int(record.get("t", 0)) / 1e6, kind, _where(record)))
+                kind = f"exchange action {fields.pop('action', '')}"
+            faults.append(FiredFault(int(record.get("t", 0)) / 1e6, kind, _where(fields)))
         return cls(faults)
 
     def before(self, t: float) -> str:

@@ -42,6 +42,9 @@ class BookSample:
     note: str = ""
     #: on a mismatch: levels that show an older state of the book (see `book.no_stale_diff`)
     stale_levels: tuple[StaleLevel, ...] = ()
+    #: the exchange's best bid and ask at `t`, read only when there is no truth at the claimed id (for the
+    #: reports' timelines; no check uses it)
+    truth_top: tuple[Decimal | None, Decimal | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .checks import Bounds, CheckResult, Status
 from .levels import ConformanceLevel
+from .timeline import FaultMark, Timeline
 
 
 @dataclass
@@ -31,6 +32,10 @@ class ScenarioResult:
     #: the scenario does not apply at this level / to this connector
     skipped: str | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    #: per connector instance, its book over the run next to the truth (for the reports' plots)
+    timelines: list[Timeline] = field(default_factory=list)
+    #: the faults (and exchange actions) the exchange fired, from the transcript or the fault controller
+    faults: list[FaultMark] = field(default_factory=list)
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -55,8 +60,8 @@ class ScenarioResult:
                 "started_at": self.started_at, "duration_s": round(self.duration_s, 3),
                 "transcript": self.transcript, "log": self.log, "replay": self.replay, "error": self.error,
                 "skipped": self.skipped, "checks": [self._check_dict(c) for c in self.checks],
-                "diagnostics": _jsonable(self.diagnostics)}
-
+                "diagnostics": _jsonable(self.diagnostics), "timelines": [t.to_dict() for t in self.timelines],
+                "faults": [f.to_dict() for f in self.faults]}
 
     def _check_dict(self, check: CheckResult) -> dict[str, Any]:
         """A check's entry; a failing one carries what replays it, so each entry stands on its own."""

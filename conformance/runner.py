@@ -36,6 +36,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -63,6 +64,7 @@ from .results import ScenarioResult, SuiteResult
 from .sampler import Sampler
 from .seeds import derive_seed
 from .settle import final_state, settle
+from .timeline import fault_marks, timeline
 from .truth import InProcessTruth, MarketInfo, RemoteTruth, Truth
 
 __all__ = ["ProgressEvent", "RunOptions", "ScenarioResult", "SuiteResult", "arun_suite", "level_for", "plan_venues",
@@ -110,9 +112,11 @@ async def run_scenario(connector: str | ConnectorFactory, dialect: str, scenario
         result.log = str(log_path)
     started = time.monotonic()
     records: list[VenueRecord] = []
+    fired: list[dict[str, Any]] = []  # the fault controller's records (in-process), for a run without transcript
     try:
         if options.exchange_url is None:
-            records = await _run_in_process(factory, dialect, named, venues, level, options, transcript_path)
+            records = await _run_in_process(factory, dialect, named, venues, level, options, transcript_path,
+                                            fired)
         else:
             records = await _run_remote(factory, dialect, named, venues, level, options)
     except Exception:
@@ -124,8 +128,10 @@ async def run_scenario(connector: str | ConnectorFactory, dialect: str, scenario
             logging.getLogger().removeHandler(handler)
             logging.getLogger().setLevel(root_level)
             handler.close()
+    faults = _fault_log(transcript_path, fired)
+    result.faults = fault_marks(faults)
+    result.timelines = [timeline(record) for record in records]
     if result.error is None:
-        faults = FaultLog.from_transcript(transcript_path) if transcript_path and transcript_path.exists() else None
         for record in records:
             for outcome in evaluate(record, options.bounds, level.covered()):
                 if outcome.t is not None and faults is not None and outcome.status is Status.FAIL:
@@ -133,6 +139,17 @@ async def run_scenario(connector: str | ConnectorFactory, dialect: str, scenario
                 result.checks.append(outcome)
             result.diagnostics[record.label] = record.diagnostics
     return result
+
+
+def _fault_log(transcript_path: Path | None, fired: list[dict[str, Any]]) -> FaultLog | None:
+    """The faults the exchange fired: from the transcript (all of them), else the fault controller's latest
+    records (in-process), else none (an out-of-process exchange)."""
+    if transcript_path is not None and transcript_path.exists():
+        try:
+            return FaultLog.from_transcript(transcript_path)
+        except (OSError, ValueError) as error:  # a transcript cut short by a harness failure
+            log.warning("could not read the faults back from %s: %r", transcript_path, error)
+    return FaultLog.from_records(fired) if fired else None
 
 
 def _venue_market(markets: list[MarketInfo], venue: Venue) -> MarketInfo:
@@ -148,7 +165,7 @@ def _venue_market(markets: list[MarketInfo], venue: Venue) -> MarketInfo:
 
 async def _run_in_process(factory: ConnectorFactory, dialect: str, scenario: Scenario, venues: tuple[Venue, ...],
                           level: ConformanceLevel, options: RunOptions,
-                          transcript_path: Path | None) -> list[VenueRecord]:
+                          transcript_path: Path | None, fired: list[dict[str, Any]]) -> list[VenueRecord]:
     from mock_exchanges.faults import Transcript
     from mock_exchanges.server import MockExchange, MockExchangeServer
     from mock_exchanges.server.app import DIALECTS_KEY
@@ -176,6 +193,7 @@ async def _run_in_process(factory: ConnectorFactory, dialect: str, scenario: Sce
                             options)
     finally:
         await server.close()
+        fired.extend(exchange.faults.recent)
         if transcript is not None:
             transcript.close()
 

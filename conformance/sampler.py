@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from decimal import Decimal
 
 from .checks.books import FUTURE, NO_ID, OUT_OF_HISTORY, book_diffs, find_stale_levels
 from .observations import BookSample, FundingSample, OrderSample, StaleLevel
@@ -67,27 +68,33 @@ class Sampler:
         view = probe.adapter.book(probe.pair, record.depth)
         truth_last = await self.truth.last_update_id(probe.symbol)
         if view is None:
-            record.books.append(BookSample(t, None, (), (), truth_last, note=NO_ID))
+            record.books.append(BookSample(t, None, (), (), truth_last, note=NO_ID, truth_top=await self._top(probe)))
             return
         bids, asks = view.bids[: record.depth], view.asks[: record.depth]
-        if view.update_id is None:
-            record.books.append(BookSample(t, None, bids, asks, truth_last, note=NO_ID))
-            return
-        try:
-            truth = await self.truth.book_at(probe.symbol, view.update_id, record.depth)
-        except FutureUpdateId:
-            record.books.append(BookSample(t, view.update_id, bids, asks, truth_last, note=FUTURE))
-            return
-        except LookupError:
-            record.books.append(BookSample(t, view.update_id, bids, asks, truth_last, note=OUT_OF_HISTORY))
-            return
-        stale: tuple[StaleLevel, ...] = ()
-        diffs = book_diffs(bids, asks, truth.bids, truth.asks)
-        if diffs and self._diagnosed.get(record.label, 0) < self.diagnose_limit:
-            self._diagnosed[record.label] = self._diagnosed.get(record.label, 0) + 1
-            stale = find_stale_levels(diffs, await self._older_books(probe.symbol, view.update_id))
-        record.books.append(BookSample(t, view.update_id, bids, asks, truth_last, truth.bids, truth.asks,
-                                       stale_levels=stale))
+        note = NO_ID
+        if view.update_id is not None:
+            try:
+                truth = await self.truth.book_at(probe.symbol, view.update_id, record.depth)
+            except FutureUpdateId:
+                note = FUTURE
+            except LookupError:
+                note = OUT_OF_HISTORY
+            else:
+                stale: tuple[StaleLevel, ...] = ()
+                diffs = book_diffs(bids, asks, truth.bids, truth.asks)
+                if diffs and self._diagnosed.get(record.label, 0) < self.diagnose_limit:
+                    self._diagnosed[record.label] = self._diagnosed.get(record.label, 0) + 1
+                    stale = find_stale_levels(diffs, await self._older_books(probe.symbol, view.update_id))
+                record.books.append(BookSample(t, view.update_id, bids, asks, truth_last, truth.bids, truth.asks,
+                                               stale_levels=stale))
+                return
+        record.books.append(BookSample(t, view.update_id, bids, asks, truth_last, note=note,
+                                       truth_top=await self._top(probe)))
+
+    async def _top(self, probe: Probe) -> tuple[Decimal | None, Decimal | None]:
+        """The exchange's best bid and ask now (for the timelines, when there is no truth at a claimed id)."""
+        book = await self.truth.book(probe.symbol, 1)
+        return (book.bids[0][0] if book.bids else None, book.asks[0][0] if book.asks else None)
 
     async def _older_books(self, symbol: str, update_id: int) -> list[tuple[int, tuple[Level, ...], tuple[Level, ...]]]:
         older = []
