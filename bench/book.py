@@ -1,10 +1,27 @@
-"""Order book hot path: parse + apply + best bid/ask per message, reference book vs a SortedDict[Decimal] book.
+"""Order book hot path: parse + apply + best bid/ask per message, reference book vs a SortedDict[Decimal] book
+and, where it is importable, Hummingbot's Cython `OrderBook`.
 
 A seeded Binance-style diff stream (`depthUpdate` JSON text, absolute quantities, zero deletes) is generated
 first; the timed loop then does, per message, what a connector does: `json.loads`, apply every level, read
-the best bid and ask as Decimals. Every book is checked level by level against the generator's truth at
-the end (exactness: any float drift or lost level fails the run). Peak memory is measured in a separate,
-untimed pass with tracemalloc (it slows everything down).
+the best bid and ask. Contenders:
+
+* the reference book fed parsed rows directly, and behind the U/u sync strategy;
+* the reference connector's real message path: the depth stream's frame handler, i.e.
+  `BinanceSpot.parse_market_message` -> `OrderBookTracker.on_diff` -> `ContiguousIdSync` -> `OrderBook`,
+  default config (Decimal keys), then `best_bid()` / `best_ask()` as Decimals;
+* a SortedDict[Decimal] book (the usual pure-Python exact book);
+* Hummingbot's Cython `OrderBook` (floats in a C++ std::set), fed the way its Binance connector feeds it:
+  `json.loads`, `BinanceOrderBook.diff_message_from_exchange` (an `OrderBookMessage`), the tracker's
+  `snapshot_uid` check, `apply_diffs(message.bids, message.asks, message.update_id)` (the properties build
+  the `OrderBookRow(float(price), float(qty), update_id)` lists), then `get_price(True)` / `get_price(False)`;
+  and a minimal variant that builds the `OrderBookRow` lists itself. Its asyncio queue hops are left out.
+  Skipped, with a note, when `hummingbot` is not importable (`pip install hummingbot` in the venv you run).
+
+Every exact book is checked level by level against the generator's truth at the end (any lost level or
+rounding fails the run). Hummingbot's book stores floats: its final levels are compared with the truth as
+`Decimal(str(float))` and the levels that differ are counted (its drift). Peak memory is measured in separate,
+untimed passes: tracemalloc (Python allocations only: it does not see the C++ std::set nodes of
+Hummingbot's book), and on Linux the peak RSS growth of a forked child doing one pass (sees everything).
 
     python bench/book.py [--messages 200000] [--levels 2000] [--updates 10] [--seed 7]
 """
@@ -15,22 +32,40 @@ import argparse
 import gc
 import json
 import os
+import pickle
 import platform
 import random
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Protocol
+from types import SimpleNamespace
+from typing import Any, Protocol, cast
 
 from sortedcontainers import SortedDict
 
 from reference_connector.book_sync import ContiguousIdSync, DiffMessage, SnapshotMessage
+from reference_connector.config import ConnectorConfig
+from reference_connector.dialects.binance import BinanceSpot
 from reference_connector.order_book import OrderBook, float_keys_are_exact
+from reference_connector.order_book_tracker import OrderBookTracker
+from reference_connector.types import TradingRule
+
+try:
+    from hummingbot.connector.exchange.binance.binance_order_book import BinanceOrderBook
+    from hummingbot.core.data_type.order_book import OrderBook as HummingbotOrderBook
+    from hummingbot.core.data_type.order_book_row import OrderBookRow
+except ImportError as error:  # not a dependency of this project: the contender is skipped
+    HUMMINGBOT_MISSING: str | None = f"{type(error).__name__}: {error}"
+else:
+    HUMMINGBOT_MISSING = None
 
 TICK = Decimal("0.01")
 MAX_PRICE = Decimal("1000000")
+PAIR, SYMBOL = "BTC-USDT", "BTCUSDT"
 
 
 def price_text(ticks: int) -> str:
@@ -158,7 +193,7 @@ class ReferenceBook:
 
 
 class SyncedReferenceBook(ReferenceBook):
-    """The same book behind the U/u sync strategy (id checks, gap detection): the connector's real path."""
+    """The same book behind the U/u sync strategy (id checks, gap detection), parsed with bare `json.loads`."""
 
     def __init__(self, float_keys: bool) -> None:
         super().__init__(float_keys)
@@ -172,6 +207,36 @@ class SyncedReferenceBook(ReferenceBook):
         self.sync.on_diff(DiffMessage(d["b"], d["a"], d["u"], d["U"], None, d["E"]))
         book = self.book
         return book.best_bid(), book.best_ask()
+
+
+class ConnectorPathBook:
+    """The reference connector's real message path: the depth stream's frame handler (as `ws.py` calls it
+    for every text frame) -> `BinanceSpot.parse_market_message` -> `OrderBookTracker.on_diff` ->
+    `ContiguousIdSync` -> `OrderBook`, with the default config (Decimal keys). No socket: the tracker is
+    built with no session and never started."""
+
+    def __init__(self) -> None:
+        dialect = BinanceSpot("key", "secret")
+        rule = TradingRule(PAIR, SYMBOL, "BTC", "USDT", TICK, Decimal("0.00001"), Decimal("0.00001"),
+                           Decimal("5"), MAX_PRICE)
+        dialect.set_rules([rule])
+        self.dialect = dialect
+        self.tracker = OrderBookTracker(dialect, cast(Any, None), cast(Any, None), "ws://127.0.0.1:1", [rule],
+                                        ConnectorConfig())
+        self.book = self.tracker.order_books[PAIR]
+        handler = self.tracker.data_source.streams["depth"].handler
+        self._on_text = handler.on_text
+
+    def snapshot(self, payload: dict[str, Any]) -> None:
+        self.tracker.strategy(PAIR).on_snapshot(self.dialect.parse_snapshot(PAIR, payload))
+
+    def on_message(self, text: str) -> tuple[Decimal | None, Decimal | None]:
+        self._on_text(cast(Any, None), text)
+        book = self.book
+        return book.best_bid(), book.best_ask()
+
+    def levels(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        return self.book.bids(), self.book.asks()
 
 
 class SortedDictBook:
@@ -208,6 +273,45 @@ class SortedDictBook:
         return list(reversed(self.bids.items())), list(self.asks.items())
 
 
+class HummingbotBook:
+    """Hummingbot's Cython `OrderBook`, fed as its Binance connector feeds it (see the module docstring).
+
+    Best prices come back as floats; levels are read back as `Decimal(str(float))` for the drift count."""
+
+    def __init__(self) -> None:
+        self.book = HummingbotOrderBook()
+        self.metadata = {"trading_pair": PAIR}
+
+    def snapshot(self, payload: dict[str, Any]) -> None:
+        message = BinanceOrderBook.snapshot_message_from_exchange(dict(payload), time.time(), self.metadata)
+        self.book.apply_snapshot(message.bids, message.asks, message.update_id)
+
+    def on_message(self, text: str) -> tuple[float, float]:
+        d = json.loads(text)
+        book = self.book
+        message = BinanceOrderBook.diff_message_from_exchange(d, time.time(), self.metadata)
+        if book.snapshot_uid <= message.update_id:  # OrderBookTracker._order_book_diff_router's check
+            book.apply_diffs(message.bids, message.asks, message.update_id)
+        return book.get_price(True), book.get_price(False)
+
+    def levels(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        return ([(Decimal(str(r.price)), Decimal(str(r.amount))) for r in self.book.bid_entries()],
+                [(Decimal(str(r.price)), Decimal(str(r.amount))) for r in self.book.ask_entries()])
+
+
+class HummingbotRowsBook(HummingbotBook):
+    """The same Cython book with the least Python around it: `json.loads`, the `OrderBookRow(float(price),
+    float(qty), u)` lists built inline, `apply_diffs`, `get_price` twice."""
+
+    def on_message(self, text: str) -> tuple[float, float]:
+        d = json.loads(text)
+        u = d["u"]
+        book = self.book
+        book.apply_diffs([OrderBookRow(float(p), float(q), u) for p, q in d["b"]],
+                         [OrderBookRow(float(p), float(q), u) for p, q in d["a"]], u)
+        return book.get_price(True), book.get_price(False)
+
+
 class ParseOnly:
     """Not a book: `json.loads` and field access only, the floor every book above pays per message."""
 
@@ -224,6 +328,9 @@ class ParseOnly:
 
 
 # --- running -------------------------------------------------------------------------------------------
+Levels = tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]
+
+
 def run(factory: Callable[[], Book], stream: Stream) -> tuple[float, Book]:
     book = factory()
     book.snapshot(stream.snapshot)
@@ -237,17 +344,87 @@ def run(factory: Callable[[], Book], stream: Stream) -> tuple[float, Book]:
     return len(messages) / elapsed, book
 
 
-def peak_memory(factory: Callable[[], Book], stream: Stream) -> int:
-    gc.collect()
-    tracemalloc.start()
+def drift(levels: Levels, truth: Levels) -> int:
+    """Levels that differ from the truth (wrong quantity, missing or extra), both sides."""
+    count = 0
+    for got, want in zip(levels, truth, strict=True):
+        have, expected = dict(got), dict(want)
+        count += sum(1 for price, qty in expected.items() if have.get(price) != qty)
+        count += sum(1 for price in have if price not in expected)
+    return count
+
+
+def one_pass(factory: Callable[[], Book], stream: Stream) -> Book:
     book = factory()
     book.snapshot(stream.snapshot)
     for text in stream.messages:
         book.on_message(text)
+    return book
+
+
+def peak_memory(factory: Callable[[], Book], stream: Stream) -> int:
+    """tracemalloc peak of one pass: Python allocations only (C/C++ heaps are not traced)."""
+    gc.collect()
+    tracemalloc.start()
+    book = one_pass(factory, stream)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del book
     return peak
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def peak_rss_growth(name: str, stream_file: str) -> int | None:
+    """Peak RSS growth (bytes) of one pass of book `name` in a fresh interpreter that loads the stream from
+    `stream_file`: every allocator counted, C++ included. Linux only (/proc/self/status), else None."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    done = subprocess.run([sys.executable, __file__, "--rss-child", name, stream_file],
+                          capture_output=True, text=True, check=False)
+    return int(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
+
+
+def rss_child(name: str, stream_file: str) -> int:
+    with open(stream_file, "rb") as f:
+        snapshot, messages = pickle.load(f)
+    stream = cast(Stream, SimpleNamespace(snapshot=snapshot, messages=messages))
+    factory = dict(contenders())[name]
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM to the current RSS
+    base = _status_kib("VmRSS")
+    book = one_pass(factory, stream)
+    print((_status_kib("VmHWM") - base) * 1024)
+    del book
+    return 0
+
+
+CONNECTOR = "reference connector message path"
+
+
+def contenders() -> list[tuple[str, Callable[[], Book]]]:
+    books: list[tuple[str, Callable[[], Book]]] = [
+        ("reference OrderBook (float keys)", lambda: ReferenceBook(True)),
+        ("reference OrderBook (Decimal keys)", lambda: ReferenceBook(False)),
+        ("reference OrderBook + U/u sync", lambda: SyncedReferenceBook(False)),
+        (CONNECTOR, ConnectorPathBook),
+        ("SortedDict[Decimal] book", SortedDictBook),
+    ]
+    if HUMMINGBOT_MISSING is None:
+        books += [(name, cast(Callable[[], Book], factory)) for name, factory in HUMMINGBOT_BOOKS.items()]
+    return books
+
+
+#: float books: not required to be exact, their drift is counted
+HUMMINGBOT_BOOKS = {"Hummingbot OrderBook, connector path": HummingbotBook,
+                    "Hummingbot OrderBook, OrderBookRow only": HummingbotRowsBook}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,8 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates", type=int, default=10, help="level updates per message")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per book, interleaved (best is reported)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory passes")
+    parser.add_argument("--rss-child", nargs=2, metavar=("BOOK", "STREAM_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rss_child:
+        return rss_child(*args.rss_child)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus, "
@@ -270,33 +450,50 @@ def main(argv: list[str] | None = None) -> int:
           f"{nb + na:,} live levels at the end ({nb} bids / {na} asks), generated in {time.perf_counter() - t0:.1f}s")
     assert float_keys_are_exact(TICK, MAX_PRICE)
     truth = stream.truth()
-    books: list[tuple[str, Callable[[], Book]]] = [
-        ("reference OrderBook (float keys)", lambda: ReferenceBook(True)),
-        ("reference OrderBook (Decimal keys)", lambda: ReferenceBook(False)),
-        ("reference OrderBook + U/u sync", lambda: SyncedReferenceBook(False)),
-        ("SortedDict[Decimal] book", SortedDictBook),
-    ]
+    books = contenders()
+    inexact = set(HUMMINGBOT_BOOKS) if HUMMINGBOT_MISSING is None else set()
+    if HUMMINGBOT_MISSING is not None:
+        print(f"note: Hummingbot's OrderBook is not importable ({HUMMINGBOT_MISSING}): contender skipped")
     # Round-robin, best of `repeat` per book: on a shared machine, load drifts; interleaving keeps the
     # ratios between books honest even when absolute figures move.
     best: dict[str, float] = {name: 0.0 for name, _ in books}
+    drifts: dict[str, int] = {}
     for _ in range(args.repeat):
         for name, factory in books:
             rate, book = run(factory, stream)
             best[name] = max(best[name], rate)
-            if book.levels() != truth:
-                print(f"FAIL: {name} differs from the truth", file=sys.stderr)
+            drifts[name] = drift(book.levels(), truth)
+            if drifts[name] and name not in inexact:
+                print(f"FAIL: {name} differs from the truth ({drifts[name]} levels)", file=sys.stderr)
                 return 1
     baseline = best["SortedDict[Decimal] book"]
-    rows = list(best.items())
     floor = max(run(ParseOnly, stream)[0] for _ in range(args.repeat))
-    memory = {name: peak_memory(factory, stream) for name, factory in books} if not args.no_memory else {}
-    print(f"\n{'book':38s} {'msgs/s':>10s} {'us/msg':>8s} {'vs SortedDict':>14s} {'peak MiB':>9s}")
-    for name, rate in rows:
-        peak = f"{memory[name] / 2**20:9.2f}" if name in memory else f"{'-':>9s}"
-        print(f"{name:38s} {rate:10,.0f} {1e6 / rate:8.2f} {rate / baseline:13.2f}x {peak}")
-    print(f"{'json.loads only (the floor, not a book)':38s} {floor:10,.0f} {1e6 / floor:8.2f}")
-    print("\nall books equal the truth level by level (exact); "
-          "peak MiB = tracemalloc peak of one untimed pass (book + parsed messages in flight)")
+    memory: dict[str, int] = {}
+    rss: dict[str, int | None] = {}
+    if not args.no_memory:
+        with tempfile.NamedTemporaryFile(suffix=".pickle") as f:
+            pickle.dump((stream.snapshot, stream.messages), f)
+            f.flush()
+            for name, factory in books:
+                memory[name] = peak_memory(factory, stream)
+                rss[name] = peak_rss_growth(name, f.name)
+    print(f"\n{'book':40s} {'msgs/s':>10s} {'us/msg':>8s} {'vs SortedDict':>14s} {'levels vs truth':>16s} "
+          f"{'tracemalloc MiB':>16s} {'RSS MiB':>8s}")
+    for name, rate in best.items():
+        peak = f"{memory[name] / 2**20:15.2f}{'*' if name in inexact else ' '}" if name in memory else f"{'-':>16s}"
+        growth = rss.get(name)
+        grown = f"{growth / 2**20:8.2f}" if growth is not None else f"{'-':>8s}"
+        exact = "exact" if not drifts[name] else f"{drifts[name]} drift"
+        print(f"{name:40s} {rate:10,.0f} {1e6 / rate:8.2f} {rate / baseline:13.2f}x {exact:>16s} {peak} {grown}")
+    print(f"{'json.loads only (the floor, not a book)':40s} {floor:10,.0f} {1e6 / floor:8.2f}")
+    print("\nexact: the final levels equal the truth level by level (for the float books: read back as "
+          "Decimal(str(float)));\ntracemalloc MiB: peak of one untimed pass (book + parsed messages in flight)"
+          + ("; * = Python objects only, the C++ std::set of the book is not seen by tracemalloc" if inexact else "")
+          + ";\nRSS MiB: peak resident-set growth of one pass in a fresh interpreter (every allocator)")
+    if inexact:
+        ours = best[CONNECTOR]
+        for name in sorted(inexact):
+            print(f"{CONNECTOR} / {name}: {ours / best[name]:.2f}x")
     return 0
 
 

@@ -29,7 +29,7 @@ from .dialects.base import Dialect
 from .errors import CancelRejected, ConnectorError, ExchangeRejected
 from .in_flight_order import InFlightOrder
 from .order_book import OrderBook
-from .order_book_tracker import OrderBookTracker
+from .order_book_tracker import BookUpdateListener, OrderBookTracker
 from .rest import RestClient, TimeSync
 from .tasks import TaskSet
 from .types import (
@@ -86,6 +86,9 @@ class ConnectorBase:
                                                 lost_confirm_delay_s=self.config.lost_confirm_delay_s,
                                                 poll_interval=self._poll_interval)
         self.order_book_tracker: OrderBookTracker | None = None
+        #: `listener(pair, update_id)` after every diff or snapshot applied to a book (synchronous, on the
+        #: message path; see `order_book_tracker.BookUpdateListener`); add or remove at any time
+        self.book_update_listeners: list[BookUpdateListener] = []
         self.user_stream_tracker: UserStreamTracker | None = None
         self.time_sync = TimeSync()
         self._rest: RestClient | None = None
@@ -167,7 +170,7 @@ class ConnectorBase:
         self.trading_rules = {r.trading_pair: r for r in tracked}
         assert self._session is not None
         tracker = OrderBookTracker(self.dialect, self._session, self.rest, self.ws_url, tracked, self.config,
-                                   books=self.order_books)
+                                   books=self.order_books, update_listeners=self.book_update_listeners)
         self.order_book_tracker = tracker
         tracker.start(self._tasks)
         if self.trading_required:

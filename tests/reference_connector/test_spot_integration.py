@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mock_exchanges.engine import OrderType as EngineOrderType
 from mock_exchanges.engine import Side as EngineSide
 from mock_exchanges.server import MockExchangeServer
 from reference_connector import BinanceExchange
@@ -37,6 +38,27 @@ async def test_books_equal_the_truth_at_the_update_id_they_claim(busy_server: Mo
     stats = connector.stats()
     assert stats["messages_applied"] > 0 and stats["gaps_detected"] == 0 and stats["resyncs"] == 0
     assert set(stats["update_ids"]) == {"BTC-USDT", "ETH-USDT"}
+
+
+async def test_book_update_listeners_hear_every_snapshot_and_diff_applied(quiet_server: MockExchangeServer,
+                                                                      started: Start) -> None:
+    connector = make_spot(quiet_server, ["BTC-USDT"])
+    heard: list[tuple[str, int | None]] = []
+    connector.book_update_listeners.append(lambda pair, update_id: heard.append((pair, update_id)))
+    await started(connector)
+    book = connector.order_books["BTC-USDT"]
+    assert heard and heard[-1] == ("BTC-USDT", book.update_id)  # the snapshot
+    engine = quiet_server.exchange.engine
+    other = account(quiet_server, 1).account_id
+    wanted = []
+    for i in range(5):
+        engine.place_order(other, "BTCUSDT", EngineSide.SELL, EngineOrderType.LIMIT, D("0.01"), D(31000 + i))
+        wanted.append(engine.last_update_id("BTCUSDT"))
+    await wait_for(lambda: heard[-1] == ("BTC-USDT", wanted[-1]), what="every diff heard")
+    ids = [update_id for _, update_id in heard]
+    assert ids == sorted(ids) and len(ids) > 1
+    assert book.update_id == wanted[-1]
+    assert connector.stats()["messages_applied"] == len(ids) - 1  # one call per diff, one for the snapshot
 
 
 async def test_limit_order_rests_then_is_filled_by_another_account(quiet_server: MockExchangeServer,
