@@ -28,6 +28,7 @@ from .events import (
     PositionUpdate,
     Trade,
 )
+from .frozen import fast_init
 from .market import MarketSpec
 from .market_state import BookSnapshot, FundingInfo, FundingRecord, MarketState
 from .orders import Fill, Order, OrderState, PlaceResult
@@ -67,6 +68,7 @@ class PositionState:
     mark_price: Decimal
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountTrade:
     symbol: str
@@ -308,10 +310,10 @@ class Engine:
             client_order_id = self._generate_client_id(account)
 
         now = self._begin()
-        fee_asset = spec.base if (not spec.is_perpetual and side is Side.BUY) else spec.quote
+        fee_asset = spec.base if (not market.is_perpetual and side is Side.BUY) else spec.quote
         order = Order(
             self._next_order_id, account_id, symbol, client_order_id, side, order_type,
-            time_in_force, ticks, lots, fee_asset, now, reduce_only,
+            time_in_force, ticks, spec.tick_size * ticks, lots, fee_asset, now, reduce_only,
         )
         self._next_order_id += 1
         self._orders[order.order_id] = order
@@ -381,7 +383,7 @@ class Engine:
     ) -> tuple[str, Decimal, Decimal]:
         """(asset, amount per lot, total) the order must lock; market orders lock their estimated cost."""
         spec = market.spec
-        if spec.is_perpetual:
+        if market.is_perpetual:
             if reduce_only:
                 return spec.quote, ZERO, ZERO
             leverage = self._leverage(account, spec)
@@ -450,7 +452,7 @@ class Engine:
             order.updated_us = now
             if order.status is OrderStatus.NEW:
                 order.status = OrderStatus.PARTIALLY_FILLED
-        if spec.is_perpetual:
+        if market.is_perpetual:
             maker_fee, maker_pnl = self._settle_perp(market, maker, lots, price, notional, spec.maker_fee)
             taker_fee, taker_pnl = self._settle_perp(market, taker, lots, price, notional, spec.taker_fee)
         else:
@@ -557,7 +559,7 @@ class Engine:
         self._events.append(
             OrderUpdate(
                 order.account_id, order.symbol, order.order_id, order.client_order_id, order.side,
-                order.order_type, order.time_in_force, spec.tick_size * order.price_ticks,
+                order.order_type, order.time_in_force, order.price,
                 spec.lot_size * order.lots, order.status, execution, spec.lot_size * order.filled_lots,
                 order.cum_quote, order.cum_fee, order.fee_asset, last_qty, last_price, last_fee, trade_id,
                 is_maker, order.reduce_only, order.created_us, now, last_pnl,
@@ -578,7 +580,7 @@ class Engine:
         order.updated_us = now
         if order.locked:
             spec = market.spec
-            asset = spec.base if (order.side is Side.SELL and not spec.is_perpetual) else spec.quote
+            asset = spec.base if (order.side is Side.SELL and not market.is_perpetual) else spec.quote
             bal = account.balance(asset)
             bal.locked -= order.locked
             bal.free += order.locked
@@ -659,7 +661,7 @@ class Engine:
             freed = order.lock_per_lot * cut
             order.locked -= freed
             spec = market.spec
-            asset = spec.base if (order.side is Side.SELL and not spec.is_perpetual) else spec.quote
+            asset = spec.base if (order.side is Side.SELL and not market.is_perpetual) else spec.quote
             bal = account.balance(asset)
             bal.locked -= freed
             bal.free += freed

@@ -8,12 +8,14 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from .book import BookSide
 from .events import Trade
+from .frozen import fast_init
 from .history import BookHistory
 from .market import MarketSpec
 
 RATE_QUANTUM = Decimal("0.00000001")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BookSnapshot:
     symbol: str
@@ -49,6 +51,8 @@ class FundingRecord:
 class MarketState:
     def __init__(self, spec: MarketSpec, history_window: int, now_ms: int) -> None:
         self.spec = spec
+        #: `spec.is_perpetual`, asked on every command
+        self.is_perpetual = spec.is_perpetual
         self.bids = BookSide(is_bid=True)
         self.asks = BookSide(is_bid=False)
         self.last_update_id = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .frozen import fast_init
 from .market import MarketSpec
 from .types import OrderStatus, OrderType, Side, TimeInForce
 
@@ -23,6 +24,7 @@ class Order:
         "lots",
         "order_id",
         "order_type",
+        "price",
         "price_ticks",
         "reduce_only",
         "side",
@@ -42,6 +44,7 @@ class Order:
         order_type: OrderType,
         time_in_force: TimeInForce,
         price_ticks: int,
+        price: Decimal,
         lots: int,
         fee_asset: str,
         created_us: int,
@@ -55,6 +58,8 @@ class Order:
         self.order_type = order_type
         self.time_in_force = time_in_force
         self.price_ticks = price_ticks
+        #: `price_ticks` as a Decimal (tick size x ticks), made once
+        self.price = price
         self.lots = lots
         self.filled_lots = 0
         self.cum_quote = Decimal(0)
@@ -75,12 +80,13 @@ class Order:
     def state(self, market: MarketSpec) -> OrderState:
         return OrderState(
             self.order_id, self.account_id, self.symbol, self.client_order_id, self.side,
-            self.order_type, self.time_in_force, market.tick_size * self.price_ticks,
+            self.order_type, self.time_in_force, self.price,
             market.lot_size * self.lots, market.lot_size * self.filled_lots, self.cum_quote,
             self.cum_fee, self.fee_asset, self.status, self.reduce_only, self.created_us, self.updated_us,
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderState:
     """The truth about one order at one moment."""
@@ -108,6 +114,7 @@ class OrderState:
         return self.qty - self.filled_qty
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     trade_id: int
@@ -118,6 +125,7 @@ class Fill:
     is_maker: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlaceResult:
     order: OrderState

@@ -58,9 +58,10 @@ def fault_middleware(controller: FaultController, dialects: Callable[[], Sequenc
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(CONTROL_PREFIX):
-            return await handler(request)
-        if request.headers.get("Upgrade", "").lower() == "websocket":
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if request.path.startswith(CONTROL_PREFIX) or (request.path == "/" and not upgrade):
+            return await handler(request)  # the control API and the dashboard page are never faulted
+        if upgrade:
             if not controller.admit(request.path):
                 return web.Response(status=503, text="Service Unavailable: reconnect later")
             return await handler(request)

@@ -11,6 +11,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from ..dashboard import PAGE_PATH, install_dashboard
 from ..dialects import Dialect, get_dialect
 from ..faults.rest import fault_middleware
 from .control import CONTROL_PREFIX, install_control
@@ -18,6 +19,8 @@ from .exchange import MockExchange
 
 EXCHANGE_KEY = web.AppKey("exchange", MockExchange)
 DIALECTS_KEY = web.AppKey("dialects", list)
+#: where the dashboard page is: `/`, or `PAGE_PATH` when a dialect serves `/` itself
+DASHBOARD_PATH_KEY = web.AppKey("dashboard_path", str)
 
 
 def create_app(
@@ -27,7 +30,8 @@ def create_app(
 ) -> web.Application:
     """The aiohttp app serving `exchange` in `dialects`, with the control API under `/_mock`.
 
-    `control_token`: when set, every control request must carry `Authorization: Bearer <token>`.
+    `control_token`: when set, every control request must carry `Authorization: Bearer <token>`, and the
+    dashboard (at `/`, see `mock_exchanges.dashboard`) wants it as `?token=<token>`.
     """
     app = web.Application(client_max_size=64 * 1024)
 
@@ -42,6 +46,7 @@ def create_app(
         dialect.install(app, exchange)
     app[DIALECTS_KEY] = installed
     install_control(app, exchange, control_token)
+    app[DASHBOARD_PATH_KEY] = "/" if install_dashboard(app, exchange, control_token) else PAGE_PATH
     return app
 
 
@@ -83,6 +88,8 @@ class MockExchangeServer:
         for dialect in self.app[DIALECTS_KEY]:
             urls.update(dialect.describe(self.base_url))
         urls["control API"] = self.control_url
+        token = f"?token={self.control_token}" if self.control_token else ""
+        urls["dashboard"] = self.base_url + self.app[DASHBOARD_PATH_KEY] + token
         return urls
 
     async def start(self) -> MockExchangeServer:

@@ -2,10 +2,12 @@
 
 Read: `GET /_mock/status`, `/markets`, `/accounts`, `/book/{symbol}?depth=N&update_id=N`, `/funding/{symbol}`,
 `/orders/{account_id}?symbol=S`, `/order/{order_id}`, `/balances/{account_id}`, `/positions/{account_id}`,
+`/trades/{account_id}?symbol=S` (the account's fills),
 `/connections`.
 Steer (POST, JSON body): `/flow/pause`, `/flow/resume`, `/mark_price {symbol, price|null}`,
 `/funding_rate {symbol, rate|null}`, `/funding/trigger {symbol}`, `/move_price {symbol, price}`,
-`/connections/{id}/disconnect`.
+`/connections/{id}/disconnect`, `/scenario {name, seed?}` (start a named scenario now: see
+`MockExchange.start_scenario`), `/faults/quiesce` (no fault fires any more: `FaultController.quiesce`).
 Prices and amounts are decimal strings both ways. Errors: `{"error": "..."}` with a 4xx status.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from ..engine import EngineError, OrderState
+from ..scenarios import CATALOG
 from .exchange import MockExchange
 
 CONTROL_PREFIX = "/_mock"
@@ -107,7 +110,8 @@ def install_control(app: web.Application, exchange: MockExchange, token: str | N
     async def status(request: web.Request) -> Any:
         return {"seed": exchange.config.seed, "flow_paused": exchange.flow_paused,
                 "markets": sorted(engine.markets), "connections": len(exchange.connections),
-                "time_ms": engine.clock.now_us() // 1000}
+                "time_ms": engine.clock.now_us() // 1000, "scenario": exchange.scenario_name,
+                "faults_quiet": exchange.faults.quiet}
 
     async def markets(request: web.Request) -> Any:
         return [{"symbol": s.spec.symbol, "base": s.spec.base, "quote": s.spec.quote, "kind": s.spec.kind.value,
@@ -145,6 +149,14 @@ def install_control(app: web.Application, exchange: MockExchange, token: str | N
         assert order_id is not None
         return order_json(engine.order_by_id(order_id))
 
+    async def trades(request: web.Request) -> Any:
+        account_id = int_param(request, "account_id")
+        assert account_id is not None
+        return [{"symbol": t.symbol, "trade_id": t.trade_id, "order_id": t.order_id, "price": str(t.price),
+                 "qty": str(t.qty), "quote_qty": str(t.quote_qty), "fee": str(t.fee), "fee_asset": t.fee_asset,
+                 "is_buyer": t.is_buyer, "is_maker": t.is_maker, "time_us": t.time_us}
+                for t in engine.account_trades(account_id, request.query.get("symbol") or None)]
+
     async def balances(request: web.Request) -> Any:
         account_id = int_param(request, "account_id")
         assert account_id is not None
@@ -166,6 +178,10 @@ def install_control(app: web.Application, exchange: MockExchange, token: str | N
     async def connections(request: web.Request) -> Any:
         return [{"id": c.connection_id, "path": c.path, "subscriptions": list(c.subscriptions), "sent": c.sent}
                 for c in exchange.connections.values()]
+
+    async def quiesce(request: web.Request) -> Any:
+        exchange.faults.quiesce()
+        return {"faults_quiet": True}
 
     async def pause(request: web.Request) -> Any:
         exchange.pause_flow()
@@ -209,18 +225,30 @@ def install_control(app: web.Application, exchange: MockExchange, token: str | N
         conn.close_soon(reason="disconnected by the control API")
         return {"ok": True}
 
+    async def scenario(request: web.Request) -> Any:
+        body = await body_of(request)
+        name, seed = body.get("name"), body.get("seed", exchange.config.seed)
+        if not isinstance(name, str) or name not in CATALOG:
+            raise ControlError(f"unknown scenario {name!r}; known: {', '.join(CATALOG)}", 404)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ControlError("seed must be an integer")
+        named = CATALOG[name].with_seed(seed)
+        exchange.start_scenario(named)
+        return {"scenario": named.name, "seed": seed, "fault_rules": len(named.faults), "actions": len(named.actions)}
+
     p = CONTROL_PREFIX
     r = app.router
     for path, handler in [
         ("/status", status), ("/markets", markets), ("/accounts", accounts), ("/book/{symbol}", book),
         ("/funding/{symbol}", funding), ("/orders/{account_id}", orders), ("/order/{order_id}", order),
-        ("/balances/{account_id}", balances), ("/positions/{account_id}", positions),
+        ("/balances/{account_id}", balances), ("/trades/{account_id}", trades), ("/positions/{account_id}", positions),
         ("/connections", connections),
     ]:
         r.add_get(p + path, wrap(handler))
     for path, handler in [
         ("/flow/pause", pause), ("/flow/resume", resume), ("/mark_price", mark_price),
         ("/funding_rate", funding_rate), ("/funding/trigger", trigger_funding), ("/move_price", move_price),
-        ("/connections/{connection_id}/disconnect", disconnect),
+        ("/connections/{connection_id}/disconnect", disconnect), ("/scenario", scenario),
+        ("/faults/quiesce", quiesce),
     ]:
         r.add_post(p + path, wrap(handler))

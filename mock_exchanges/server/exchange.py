@@ -15,7 +15,7 @@ from ..engine import Account, Clock, Engine, EngineConfig, MarketSpec, WallClock
 from ..faults import FaultController, Schedule, Transcript
 from ..flow import FlowConfig, FlowGenerator
 from ..scenarios.actions import ScenarioActions
-from ..scenarios.scenario import Action
+from ..scenarios.scenario import Action, Scenario
 from .connection import ClientConnection
 from .hub import EventHub, Frame
 
@@ -85,6 +85,9 @@ class MockExchange:
         self.connections: dict[int, ClientConnection] = {}
         #: functions run by the tick loop with the server time in ms (e.g. listenKey expiry)
         self.periodic: list[Callable[[int], None]] = []
+        #: the scenario running now (the configured one, or the last one `start_scenario` started)
+        self.scenario_name = self.config.scenario
+        self._scenario_task: asyncio.Task[None] | None = None
 
     def open_connection(self, ws: web.WebSocketResponse, path: str,
                         render: Callable[[str, Frame], str | None]) -> ClientConnection:
@@ -107,6 +110,23 @@ class MockExchange:
         if self.config.actions:
             self.scenario_actions = ScenarioActions(self, self.config.actions)
             self._tasks.append(asyncio.get_running_loop().create_task(self.scenario_actions.run(self._stop)))
+
+    def start_scenario(self, scenario: Scenario) -> ScenarioActions:
+        """Run `scenario` on this running exchange from now on: its fault rules replace the schedule (see
+        `FaultController.load`: connections opened from now on get them) and its actions run at their times,
+        counted from now. The flow, seed and accounts stay as they are. Actions of a scenario started earlier
+        by this method are stopped; the configured scenario's own actions run on."""
+        self.faults.load(scenario.schedule(), scenario.name)
+        self.scenario_name = scenario.name
+        if self._scenario_task is not None:
+            self._scenario_task.cancel()
+            self._scenario_task = None
+        actions = ScenarioActions(self, scenario.actions)
+        if scenario.actions:
+            task = asyncio.get_running_loop().create_task(actions.run(self._stop), name=f"scenario:{scenario.name}")
+            self._tasks.append(task)
+            self._scenario_task = task
+        return actions
 
     def pause_flow(self) -> None:
         self.flow_paused = True

@@ -7,6 +7,8 @@ Topics: `spot:<stream>` and `usdm:<stream>` for market streams (stream names as 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from ...engine import (
@@ -32,66 +34,90 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+class Venue:
+    """How one engine market is named on Binance, and its stream topics, worked out once."""
+
+    __slots__ = ("depth_topics", "futures", "name", "name_json", "prefix", "ticker_topic")
+
+    def __init__(self, name: str, futures: bool) -> None:
+        self.name = name
+        self.name_json = dumps(name)
+        self.futures = futures
+        self.prefix = f"{'usdm' if futures else 'spot'}:{name.lower()}"
+        #: (topic, stream name) of each depth stream
+        self.depth_topics = tuple((self.prefix + suffix, self.prefix.split(":", 1)[1] + suffix)
+                                  for suffix in (USDM_DEPTH if futures else SPOT_DEPTH))
+        self.ticker_topic = self.prefix + "@bookTicker"
+
+
+def levels_json(levels: list[tuple[Decimal, Decimal]]) -> str:
+    """`[["price","qty"],...]` as `dumps` writes it, without the outer brackets."""
+    if not levels:
+        return ""
+    return ",".join([f'["{fmt(price)}","{fmt(qty)}"]' for price, qty in levels])
+
+
+def depth_update(venue: Venue, delta: BookDelta) -> str:
+    """The depthUpdate payload, written out directly: the same text `dumps` makes of the equivalent dict
+    (keys in this order), without building the dict. Every value is an int or a plain-ASCII string."""
+    now = ms(delta.time_us)
+    bids, asks = levels_json(delta.bids), levels_json(delta.asks)
+    if venue.futures:
+        return (f'{{"e":"depthUpdate","E":{now},"T":{now},"s":{venue.name_json},"U":{delta.first_update_id},'
+                f'"u":{delta.last_update_id},"pu":{delta.first_update_id - 1},"b":[{bids}],"a":[{asks}]}}')
+    return (f'{{"e":"depthUpdate","E":{now},"s":{venue.name_json},"U":{delta.first_update_id},'
+            f'"u":{delta.last_update_id},"b":[{bids}],"a":[{asks}]}}')
+
+
 class BinanceEncoder:
     def __init__(self, ctx: BinanceContext) -> None:
         self.ctx = ctx
+        self._venues: dict[str, Venue] = {}
+        self._handlers: dict[type, Callable[[Any, EventHub], None]] = {
+            BookDelta: self._depth, OrderUpdate: self._order, Trade: self._trade, BalanceUpdate: self._balance,
+            PositionUpdate: self._position, MarkPriceUpdate: self._mark, FundingPayment: self._funding,
+        }
 
     def __call__(self, event: Event, hub: EventHub) -> None:
-        if isinstance(event, BookDelta):
-            self._depth(event, hub)
-        elif isinstance(event, OrderUpdate):
-            self._order(event, hub)
-        elif isinstance(event, Trade):
-            self._trade(event, hub)
-        elif isinstance(event, BalanceUpdate):
-            self._balance(event, hub)
-        elif isinstance(event, PositionUpdate):
-            self._position(event, hub)
-        elif isinstance(event, MarkPriceUpdate):
-            self._mark(event, hub)
-        elif isinstance(event, FundingPayment):
-            self._funding(event, hub)
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event, hub)
 
-    def _venue(self, engine_symbol: str) -> tuple[str, bool]:
-        spec = self.ctx.engine.markets[engine_symbol].spec
-        return self.ctx.venue_symbol[engine_symbol], spec.is_perpetual
+    def _venue(self, engine_symbol: str) -> Venue:
+        venue = self._venues.get(engine_symbol)
+        if venue is None:
+            spec = self.ctx.engine.markets[engine_symbol].spec
+            venue = self._venues[engine_symbol] = Venue(self.ctx.venue_symbol[engine_symbol], spec.is_perpetual)
+        return venue
 
     def _depth(self, delta: BookDelta, hub: EventHub) -> None:
-        name, futures = self._venue(delta.symbol)
-        prefix = f"{'usdm' if futures else 'spot'}:{name.lower()}"
+        venue = self._venue(delta.symbol)
         data: str | None = None
-        for suffix in (USDM_DEPTH if futures else SPOT_DEPTH):
-            topic = prefix + suffix
+        for topic, stream in venue.depth_topics:
             if not hub.wants(topic):
                 continue
             if data is None:
-                body: dict[str, Any] = {"e": "depthUpdate", "E": ms(delta.time_us)}
-                if futures:
-                    body["T"] = ms(delta.time_us)
-                body.update({"s": name, "U": delta.first_update_id, "u": delta.last_update_id})
-                if futures:
-                    body["pu"] = delta.first_update_id - 1
-                body["b"] = [[fmt(p), fmt(q)] for p, q in delta.bids]
-                body["a"] = [[fmt(p), fmt(q)] for p, q in delta.asks]
-                data = dumps(body)
-            hub.emit(topic, Frame(topic.split(":", 1)[1], data, Channel.DEPTH, delta.symbol,
-                                  delta.first_update_id, delta.last_update_id))
-        ticker_topic = prefix + "@bookTicker"
+                data = depth_update(venue, delta)
+            hub.emit(topic, Frame(stream, data, Channel.DEPTH, delta.symbol, delta.first_update_id,
+                                  delta.last_update_id))
+        ticker_topic = venue.ticker_topic
         if hub.wants(ticker_topic):
+            name, futures = venue.name, venue.futures
             state = self.ctx.engine.markets[delta.symbol]
             book = state.snapshot(1)
             zero = "0.00000000"
-            body = {"u": delta.last_update_id, "s": name,
-                    "b": fmt(book.bids[0][0]) if book.bids else zero, "B": fmt(book.bids[0][1]) if book.bids else zero,
-                    "a": fmt(book.asks[0][0]) if book.asks else zero, "A": fmt(book.asks[0][1]) if book.asks else zero}
+            body: dict[str, Any] = {
+                "u": delta.last_update_id, "s": name,
+                "b": fmt(book.bids[0][0]) if book.bids else zero, "B": fmt(book.bids[0][1]) if book.bids else zero,
+                "a": fmt(book.asks[0][0]) if book.asks else zero, "A": fmt(book.asks[0][1]) if book.asks else zero}
             if futures:
                 body = {"e": "bookTicker", **body, "E": ms(delta.time_us), "T": ms(delta.time_us)}
             hub.emit(ticker_topic, Frame(ticker_topic.split(":", 1)[1], dumps(body), Channel.TICKER, delta.symbol,
                                          delta.last_update_id, delta.last_update_id))
 
     def _trade(self, trade: Trade, hub: EventHub) -> None:
-        name, futures = self._venue(trade.symbol)
-        prefix = f"{'usdm' if futures else 'spot'}:{name.lower()}"
+        venue = self._venue(trade.symbol)
+        name, futures, prefix = venue.name, venue.futures, venue.prefix
         topic = prefix + "@trade"
         if hub.wants(topic):
             body = {"e": "trade", "E": ms(trade.time_us), "s": name, "t": trade.trade_id, "p": fmt(trade.price),
@@ -111,8 +137,9 @@ class BinanceEncoder:
             hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body), Channel.TRADE, trade.symbol))
 
     def _order(self, update: OrderUpdate, hub: EventHub) -> None:
-        name, futures = self._venue(update.symbol)
-        if futures:
+        venue = self._venue(update.symbol)
+        name = venue.name
+        if venue.futures:
             topic = f"usdm-user:{update.account_id}"
             if hub.wants(topic):
                 hub.emit(topic, user_frame(dumps(order_trade_update(update, name)), update))
@@ -137,7 +164,7 @@ class BinanceEncoder:
     def _position(self, update: PositionUpdate, hub: EventHub) -> None:
         topic = f"usdm-user:{update.account_id}"
         if hub.wants(topic):
-            name, _ = self._venue(update.symbol)
+            name = self._venue(update.symbol).name
             hub.emit(topic, Frame("user", dumps(account_update(self.ctx, update.account_id, "ORDER", update.time_us,
                                                                  positions=[(name, update)])),
                                   Channel.USER, update.symbol, kind=UserKind.POSITION))
@@ -150,7 +177,7 @@ class BinanceEncoder:
                                   Channel.USER, payment.symbol, kind=UserKind.FUNDING))
 
     def _mark(self, update: MarkPriceUpdate, hub: EventHub) -> None:
-        name, _ = self._venue(update.symbol)
+        name = self._venue(update.symbol).name
         for suffix in ("@markPrice", "@markPrice@1s"):
             topic = f"usdm:{name.lower()}{suffix}"
             if hub.wants(topic):

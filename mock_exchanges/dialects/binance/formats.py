@@ -8,10 +8,22 @@ from typing import Any
 from ...engine import OrderState, OrderStatus, OrderUpdate
 
 EIGHT = Decimal("0.00000001")
+_ZEROS = tuple("0" * n for n in range(9))
 
 
 def fmt(value: Decimal) -> str:
     """At least 8 decimals as Binance prints them, more only when the exact value needs them."""
+    # Fast path (every price and quantity the engine makes): str() already gives the exact digits in plain
+    # notation ("30000.12", "0.01234", "-5"); pad them to 8 decimals. (Short enough that quantize() below
+    # would not run out of precision either.)
+    text = str(value)
+    if len(text) < 20 and "E" not in text and text[-1].isdigit():
+        point = text.find(".")
+        if point < 0:
+            return text + ".00000000"
+        decimals = len(text) - point - 1
+        if decimals <= 8:
+            return text + _ZEROS[8 - decimals]
     if value == value.quantize(EIGHT):
         return f"{value:.8f}"
     return f"{value.normalize():f}"
