@@ -125,7 +125,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     assert isinstance(bounds, Bounds)
     options = RunOptions(level=parse_level(args.level) if args.level else None, out_dir=out_dir, depth=args.depth,
                          sample_interval_s=args.sample_interval, duration_scale=args.duration_scale, bounds=bounds,
-                         exchange_url=args.exchange_url, control_token=args.control_token)
+                         exchange_url=args.exchange_url, control_token=args.control_token,
+                         scenario_file=args.scenario_file)
     print(f"conformance run: connector {args.connector}, dialect {args.dialect}, seed {args.seed}, "
           f"{len(scenarios)} scenarios, jobs {args.jobs}", file=err)
     print("scenario seeds: " + ", ".join(f"{s.name}={derive_seed(args.seed, s.name)}" for s in scenarios), file=err)

@@ -38,6 +38,8 @@ class RunOptions:
     control_token: str | None = None
     #: the root log level captured to each scenario's log file
     log_level: int = logging.INFO
+    #: the TOML file custom scenarios came from, for replay commands
+    scenario_file: str | None = None
 
 
 def resolve_scenarios(names: str | Sequence[str | Scenario]) -> list[Scenario]:
@@ -80,6 +82,14 @@ def replay_command(spec: str, dialect: str, scenario: str, seed: int, level: Con
                    options: RunOptions) -> str:
     parts = ["conformance run", f"--connector {spec}", f"--dialect {dialect}", f"--scenario {scenario}",
              f"--seed {seed}", f"--level {level.value}"]
+    if options.scenario_file:
+        parts.insert(4, f"--scenario-file {options.scenario_file}")
+    elif scenario not in CATALOG:
+        parts.append("--scenario-file <the TOML file that defines it>")
+    if options.depth != 50:
+        parts.append(f"--depth {options.depth}")
+    if options.sample_interval_s != 0.1:
+        parts.append(f"--sample-interval {options.sample_interval_s:g}")
     if options.duration_scale != 1.0:
         parts.append(f"--duration-scale {options.duration_scale:g}")
     if options.exchange_url:
