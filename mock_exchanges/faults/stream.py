@@ -110,6 +110,10 @@ class ConnectionFaults:
         for cursor in after:
             self._end(cursor.rule.kind, cursor.rule.close_code, cursor.rule.reason)
 
+    def stalled(self) -> bool:
+        """Inside a STALL: the socket stays open and nothing at all is written to it."""
+        return self.stall_until_us > 0 and self.controller.now_us() < self.stall_until_us
+
     def _end(self, kind: FaultKind, code: int, reason: str) -> None:
         if kind is FaultKind.DISCONNECT:
             self.conn.abort()

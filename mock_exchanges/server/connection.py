@@ -96,6 +96,8 @@ class ClientConnection:
 
     def send_text(self, text: str) -> None:
         frame = self._delivering
+        if frame is None and self.faults is not None and self.faults.stalled():
+            return  # a stalled stream answers nothing either (replies to the client's requests included)
         self._enqueue(text, text_frame(text) if frame is None else frame.wire(text))
 
     def _enqueue(self, text: str, wire: bytes) -> None:
@@ -103,12 +105,14 @@ class ClientConnection:
             return
         if self.record is not None:
             self.record(text)
-        if len(self._queue) >= self.max_pending:
+        queue = self._queue
+        if len(queue) >= self.max_pending:
             self.overflowed = True
             self.close_soon(WSCloseCode.POLICY_VIOLATION, "send buffer full: client too slow")
             return
-        self._queue.append(wire)
-        self._wakeup.set()
+        if not queue:
+            self._wakeup.set()  # the writer only ever waits with an empty queue
+        queue.append(wire)
 
     @property
     def pending(self) -> int:

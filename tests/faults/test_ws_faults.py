@@ -153,3 +153,16 @@ async def test_a_refused_handshake_then_admitted() -> None:
         async with raw_client(session, server.ws_url + DEPTH):
             await subscribed(server, 2)
             step(server, 1)
+
+
+async def test_a_stalled_stream_answers_no_requests_either() -> None:
+    rule = FaultRule(FaultKind.STALL, channel="depth", connection=1, at_message=3, duration_s=1.0)
+    async with pair(rule) as (server, faulty, control):
+        await step_until(server, control, lambda: len(control.events()) >= 5)
+        await faulty.ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 41})
+        await control.ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 42})
+        await control.wait(lambda c: any(m.get("id") == 42 for m in c.messages))
+        server.exchange.engine.clock.advance_ms(1001)  # type: ignore[attr-defined]
+        await faulty.ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 43})
+        await faulty.wait(lambda c: any(m.get("id") == 43 for m in c.messages))
+        assert not any(m.get("id") == 41 for m in faulty.messages)
