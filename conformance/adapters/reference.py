@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +34,7 @@ CONFORMANCE_TUNING: dict[str, Any] = {
     "reconnect_base_s": 0.05, "reconnect_cap_s": 0.5, "gap_timeout_s": 0.3, "probe_after_s": 0.5,
     "stall_timeout_s": 1.5, "lost_confirm_delay_s": 0.1, "poll_interval_s": 0.5, "long_poll_interval_s": 1.5,
     "user_stream_silence_s": 2.0, "balance_refresh_s": 2.0, "funding_refresh_s": 2.0, "request_timeout_s": 3.0,
-    "subscribe_timeout_s": 2.0, "snapshot_interval_s": 1.5,
+    "subscribe_timeout_s": 2.0, "snapshot_interval_s": 10.0,
 }
 
 #: class names by dialect: (spot, perpetual); other dialects follow the pattern <Name>Exchange /
@@ -131,12 +132,22 @@ def order_view(order: Any) -> OrderView:
 
 
 class ReferenceFactory:
-    """`--connector reference`: the reference connector, spot and perpetual, for every dialect it has."""
+    """`--connector reference`: the reference connector, spot and perpetual, for every dialect it has.
+
+    `tuning` overrides `CONFORMANCE_TUNING`. `variant(cls) -> cls`, when given, replaces the connector class found
+    for a dialect and venue, typically by a subclass with one behaviour changed (`tests/quality` plants one bug per
+    variant this way); `spec` is then the `--connector` value that rebuilds such a factory (`module:attr`), so that
+    replay commands name it.
+    """
 
     spec = "reference"
 
-    def __init__(self, tuning: dict[str, Any] | None = None) -> None:
+    def __init__(self, tuning: dict[str, Any] | None = None, *,
+                 variant: Callable[[type[Any]], type[Any]] | None = None, spec: str | None = None) -> None:
         self.tuning = tuning
+        self.variant = variant
+        if spec is not None:
+            self.spec = spec
 
     def venues(self, dialect: str) -> tuple[Venue, ...]:
         return tuple(v for v in (Venue.SPOT, Venue.PERPETUAL) if connector_class(dialect, v) is not None)
@@ -146,6 +157,8 @@ class ReferenceFactory:
         if cls is None:
             raise ValueError(f"the reference connector has no {context.venue.value} connector for the "
                              f"{context.dialect} dialect")
+        if self.variant is not None:
+            cls = self.variant(cls)
         extra = dict(context.credentials.extra)
         kwargs = _tuning(context.seed, self.tuning)
         accepted = inspect.signature(cls).parameters
