@@ -143,7 +143,7 @@ def scenario_file_text(result: ScenarioResult, scenario: Scenario | None) -> str
     path = f"{scenario.name}.toml"
     return "\n".join([
         f"scenario {scenario.name} is not the catalog's: save it as {path} and replay with",
-        f"  {result.replay.replace(f'--scenario {scenario.name}', f'--scenario-file {path}')}",
+        f"  {_with_file(result.replay, scenario.name, str(path))}",
         f"# {path}", scenario_toml(dataclasses.replace(scenario, seed=result.scenario_seed)).rstrip()])
 
 
@@ -456,3 +456,9 @@ def _case_function(dialect: str, scenario: Scenario, settings: Settings) -> Call
             scenario, dialect)
 
     return conformance
+
+
+def _with_file(replay: str, name: str, path: str) -> str:
+    """The runner's replay command for a custom scenario, pointed at the file the TOML was saved to."""
+    placeholder = " --scenario-file <the TOML file that defines it>"
+    return replay.replace(placeholder, "").replace(f"--scenario {name}", f"--scenario-file {path}")
