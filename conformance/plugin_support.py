@@ -149,7 +149,12 @@ def scenario_file_text(result: ScenarioResult, scenario: Scenario | None) -> str
 
 def judge(item: pytest.Item, result: ScenarioResult, settings: Settings, scenario: Scenario | None = None) -> None:
     """Pass, or fail with every failing check in full, or xfail when each failure is a known deviation."""
+    from .pytest_plugin import HTML_RESULTS
     from .reports.text import error_text, failure_text
+
+    kept = item.config.stash.get(HTML_RESULTS, None)
+    if kept is not None:
+        kept.append(result)
 
     note(item, result_note(result))
     rerun = f"rerun: {rerun_command(item, settings)}"

@@ -60,6 +60,10 @@ class ConformanceHooks:
         raise NotImplementedError
 
 
+#: the results kept for `--conformance-html` (in the config's stash only when the option is given)
+HTML_RESULTS: pytest.StashKey[list[Any]] = pytest.StashKey()
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(ConformanceHooks)
 
@@ -88,6 +92,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(repeatable; CHECK may be a glob such as book.*)")
     group.addoption("--conformance-duration-scale", type=float, default=None, metavar="X",
                     help="scale every scenario's duration (e.g. 0.5 for a quick run)")
+    group.addoption("--conformance-html", default=None, metavar="PATH",
+                    help="write the conformance runs of this session as one HTML report (under xdist, one file "
+                         "per worker: PATH with the worker's name before the suffix)")
     group.addoption("--conformance-out", default=None, metavar="DIR",
                     help="transcripts and logs go under DIR/<test> (default: each test's tmp_path)")
     parser.addini("conformance_connector", "the connector under test (as --conformance-connector)", default="")
@@ -172,6 +179,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "a failure of this check (a name or glob) is a known deviation: xfail")
     config.addinivalue_line("markers", "conformance_exchange(dialect=None, scenario=None, **config): how the "
                                        "mock_exchange fixture is set up for this test")
+    if config.getoption("--conformance-html"):
+        config.stash[HTML_RESULTS] = []
     seed_option = config.getoption("--conformance-seed")
     deviations = [parse_deviation(text, "--conformance-known-deviation")
                   for text in config.getoption("--conformance-known-deviation")]
@@ -383,3 +392,18 @@ __all__ = ["LEVEL_MARKERS", "ConformanceHooks", "Deviation", "Settings", "confor
            "conformance_factory", "conformance_out", "conformance_run", "conformance_seed", "mock_exchange",
            "mock_exchange_session", "note", "parse_deviation", "seed_for", "settings_of"]
 
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """`--conformance-html`: the session's conformance runs as one self-contained report."""
+    results = session.config.stash.get(HTML_RESULTS, None)
+    target = session.config.getoption("--conformance-html")
+    if results is None or not target:
+        return
+    from .reports.html import write_html
+
+    path = Path(target)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        path = path.with_name(f"{path.stem}-{worker}{path.suffix}")
+    write_html(results, path, title="Conformance report (pytest)")

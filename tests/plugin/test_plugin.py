@@ -57,9 +57,13 @@ def test_ten_line_conftest_runs_a_scenario_and_passes(inner: pytest.Pytester) ->
             assert result.passed and result.venues == ["spot"]
             assert result.level.value == "orders"  # a spot connector: the highest level it can claim
     """)
+    report = inner.path / "out" / "report.html"
     result = inner.runpytest_inprocess("--conformance", "--conformance-scenario", "calm",
-                                       "--conformance-duration-scale", "0.25", "-v", "-rA")
+                                       "--conformance-duration-scale", "0.25", "-v", "-rA",
+                                       "--conformance-html", str(report))
     result.assert_outcomes(passed=2)
+    html = report.read_text()  # --conformance-html: both runs of the session in one self-contained page
+    assert "calm" in html and "gaps" in html and "<svg" in html and "http://" not in html
     result.stdout.fnmatch_lines([
         "conftest.py::conformance[[]binance-calm[]] PASSED*",
         "test_connector.py::test_gaps PASSED*",
