@@ -119,10 +119,12 @@ def _sampled_states(history: Iterable[tuple[float, OrderView]]) -> list[tuple[fl
 @check("orders.tracked", L, needs=("trading",))
 def orders_tracked(record: VenueRecord, bounds: Bounds) -> Outcome:
     """Every order placed through the connector is tracked by it (within `tracked_s` of the placement
-    returning), and every order the exchange has for the account was known to the connector.
+    returning), every order the exchange has for the account was known to the connector, and none is dropped
+    while the exchange still has it open.
 
     An order the exchange has and the connector forgot (its create timed out, it was declared lost and dropped)
-    is an untracked position in the making (Hummingbot #8457).
+    is an untracked position in the making (Hummingbot #8457). A connector may forget an order once it has ended,
+    never one that is still open (NEW or PARTIALLY_FILLED) on the exchange.
     """
     histories = _order_histories(record)
     for placed in record.placed:
@@ -152,8 +154,33 @@ def orders_tracked(record: VenueRecord, bounds: Bounds) -> Outcome:
             return failed(f"{record.label}: the exchange has order {cid} (order id {final.order_id}, {final.side} "
                           f"{final.qty} @ {final.price}, {final.status}, filled {final.filled_qty}) since {fmt_t(t)}; "
                           f"the connector never tracked it", t, client_order_id=cid, order_id=final.order_id)
+    dropped = _dropped_while_open(record)
+    if dropped is not None:
+        return dropped
     count = sum(1 for p in record.placed if p.client_order_id is not None)
     return passed(f"{count} orders placed, all tracked")
+
+
+#: exchange statuses of an order that is still open (a connector must keep tracking it)
+OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
+
+
+def _dropped_while_open(record: VenueRecord) -> Outcome | None:
+    """The first order the connector tracked and then no longer did while the exchange still had it open."""
+    samples = [(s.t, s.views, s.truth) for s in record.orders]
+    if record.final is not None:
+        samples.append((record.final.t, record.final.orders, record.final.truth_orders))
+    known: dict[str, float] = {}
+    for t, views, truth in samples:
+        for cid in views:
+            known.setdefault(cid, t)
+        for cid, order in truth.items():
+            if cid in known and cid not in views and order.status in OPEN_STATUSES:
+                return failed(f"{record.label}: the connector tracked order {cid} from {fmt_t(known[cid])} and then "
+                              f"dropped it; at {fmt_t(t)} the exchange still had it {order.status} (order id "
+                              f"{order.order_id}, {order.side} {order.qty} @ {order.price}, filled {order.filled_qty})",
+                              t, client_order_id=cid, order_id=order.order_id)
+    return None
 
 
 @check("orders.legal_transitions", L, needs=("trading",))
