@@ -137,7 +137,7 @@ class SyncStrategy:
     #: diffs carry ids (the book claims an update id)
     has_ids = True
     #: WS-snapshot venues: older snapshots refused in a row before a sequence reset is believed
-    MAX_OLDER_REFUSALS = 3
+    MAX_OLDER_REFUSALS = 10
 
     def __init__(self, book: OrderBook, max_buffer: int = 10_000, max_held: int = 64,
                  checksum: Checksum | None = None) -> None:
