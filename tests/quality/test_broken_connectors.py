@@ -1,6 +1,7 @@
 """Every check shown able to fail: each deliberately broken connector (`tests/quality/broken.py`, one planted bug
 each) is run through a scenario that exposes its bug, and the check that names the bug must FAIL; the reference
-connector must pass the very same scenario, seed and bounds (so the failure is the bug's, not the scenario's).
+connector must pass the very same scenario, seed and bounds, with the same stage tuning where the bug needs one
+(`BrokenConnector.stage`), so that the failure is the bug's, not the scenario's.
 
 The runs are in-process (each on its own mock exchange on 127.0.0.1) and mostly idle (waiting on the scenario's
 clock), so the module runs them all at once, `QUALITY_CONCURRENCY` at a time, in one event loop (`outcomes`), and
