@@ -370,11 +370,9 @@ class ConnectorBase:
         order.cancel_in_flight = True
         try:
             payload = await self.rest.request(self.dialect.cancel_order_request(order))
-        except CancelRejected as error:  # not open there: filled, canceled, or never created; ask
+        except CancelRejected as error:
             order.cancel_in_flight = False
-            log.info("order %s: cancel refused (%s): querying its state", client_order_id, error)
-            tracker.schedule(order)
-            return False
+            return self._on_cancel_refused(order, error)
         except ExchangeRejected as error:
             order.cancel_in_flight = False
             if order.state is OrderState.PENDING_CANCEL:
@@ -391,6 +389,12 @@ class ConnectorBase:
             tracker.process_order_update(update)
         self._after_order_activity()
         return order.state is OrderState.CANCELED
+
+    def _on_cancel_refused(self, order: InFlightOrder, error: CancelRejected) -> bool:
+        """The order is not open there (filled, canceled, or never created): ask the exchange what became of it."""
+        log.info("order %s: cancel refused (%s): querying its state", order.client_order_id, error)
+        self.order_tracker.schedule(order)
+        return False
 
     # --- balances -------------------------------------------------------------------------------------
     def get_balance(self, asset: str) -> Decimal:

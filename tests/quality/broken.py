@@ -30,7 +30,7 @@ from reference_connector.accounts import FundingBook, PositionBook
 from reference_connector.book_sync import DiffMessage, Outcome, SnapshotMessage, SyncStrategy, Verdict
 from reference_connector.client_order_tracker import ClientOrderTracker
 from reference_connector.connector_base import ConnectorBase
-from reference_connector.errors import CancelRejected, ExchangeRejected, OrderNotFound, RequestError
+from reference_connector.errors import CancelRejected, OrderNotFound, RequestError
 from reference_connector.in_flight_order import FillResult, InFlightOrder, Transition
 from reference_connector.order_book import OrderBook, Row
 from reference_connector.order_book_tracker import OrderBookTracker, PairBook
@@ -303,36 +303,9 @@ class CancelRefusalMeansCanceled(Planted):
     """A cancel the exchange refuses because the order is no longer open ("unknown order": it was just filled) is
     taken as a confirmed cancel, and CANCELED written over whatever the order is, FILLED included."""
 
-    async def cancel(self, trading_pair: str, client_order_id: str) -> bool:
-        # `ConnectorBase.cancel` but for the planted branch (the reference asks the exchange what became of it)
-        order = self.order_tracker.find(client_order_id)
-        if order is None or order.is_done:
-            return await super().cancel(trading_pair, client_order_id)
-        tracker = self.order_tracker
-        tracker.transition(order, OrderState.PENDING_CANCEL, "local", "cancel requested")
-        order.cancel_in_flight = True
-        try:
-            payload = await self.rest.request(self.dialect.cancel_order_request(order))
-        except CancelRejected as error:
-            order.cancel_in_flight = False
-            _force(order, OrderState.CANCELED, "rest:cancel", f"refused, read as canceled: {error}")  # the bug
-            return True
-        except ExchangeRejected as error:
-            order.cancel_in_flight = False
-            if order.state is OrderState.PENDING_CANCEL:
-                back = OrderState.PARTIALLY_FILLED if order.executed_amount else OrderState.OPEN
-                tracker.transition(order, back, "rest:cancel", f"cancel refused: {error}")
-            return False
-        except BaseException:
-            order.cancel_in_flight = False
-            tracker.schedule(order)
-            raise
-        order.cancel_in_flight = False
-        update = self.dialect.parse_cancel_response(order, payload)
-        if update is not None:
-            tracker.process_order_update(update)
-        self._after_order_activity()
-        return order.state is OrderState.CANCELED
+    def _on_cancel_refused(self, order: InFlightOrder, error: CancelRejected) -> bool:
+        _force(order, OrderState.CANCELED, "rest:cancel", f"refused, read as canceled: {error}")  # the bug
+        return True
 
 
 class _CumulativeAsLast(ClientOrderTracker):
