@@ -45,10 +45,7 @@ async def serve(
     server = MockExchangeServer(exchange, dialects=dialects, host=host, port=port)
     await server.start()
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    _stop_on_signals(stop)
     try:
         flow_text = "quiet" if config.flow is None else f"flow {config.flow.rate_per_s:g} commands/s per market"
         print(f"mock exchange ({', '.join(dialects)}), seed {config.seed}, {flow_text}", file=out)
@@ -75,9 +72,7 @@ async def serve(
         await server.close()
         if recorder is not None:
             recorder.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+        _release_signals()
         print("stopped", file=out, flush=True)
     return 0
 
@@ -91,10 +86,7 @@ async def serve_replay(path: str, host: str, port: int, speed: float, out: TextI
     site = web.TCPSite(runner, host, port)
     await site.start()
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    _stop_on_signals(stop)
     try:
         header = recording.header
         print(f"replaying {path} (scenario {header.get('scenario') or '-'}, seed {header.get('seed')}) on "
@@ -103,4 +95,23 @@ async def serve_replay(path: str, host: str, port: int, speed: float, out: TextI
         await stop.wait()
     finally:
         await runner.cleanup()
+        _release_signals()
     return 0
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """Ctrl-C and SIGTERM set `stop` (where the loop supports signal handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in _SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+def _release_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in _SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(sig)

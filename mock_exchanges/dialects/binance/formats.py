@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ...engine import OrderState, OrderStatus, OrderUpdate
+from ...engine import MarketSpec, OrderState, OrderStatus, OrderUpdate
 
 EIGHT = Decimal("0.00000001")
 _ZEROS = tuple("0" * n for n in range(9))
@@ -27,6 +27,18 @@ def fmt(value: Decimal) -> str:
     if value == value.quantize(EIGHT):
         return f"{value:.8f}"
     return f"{value.normalize():f}"
+
+
+def size_filters(spec: MarketSpec) -> list[dict[str, Any]]:
+    """The price and size filters spot and USD-M exchangeInfo spell the same way."""
+    return [
+        {"filterType": "PRICE_FILTER", "minPrice": fmt(spec.min_price), "maxPrice": fmt(spec.max_price),
+         "tickSize": fmt(spec.tick_size)},
+        {"filterType": "LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
+         "stepSize": fmt(spec.lot_size)},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
+         "stepSize": fmt(spec.lot_size)},
+    ]
 
 
 def ms(time_us: int) -> int:

@@ -37,7 +37,7 @@ from ...engine import (
 from ...engine import errors as engine_errors
 from .context import BinanceContext, Call, Route, install_routes, levels
 from .errors import BinanceError
-from .formats import fmt, ms
+from .formats import fmt, ms, size_filters
 from .futures_formats import futures_order_query, futures_order_response
 from .params import Params
 from .spot_rest import book_ticker, last_price, order_ref, parse_side, ticker_24h
@@ -282,12 +282,7 @@ class FuturesRest:
             "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
             "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
             "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": fmt(spec.min_price), "maxPrice": fmt(spec.max_price),
-                 "tickSize": fmt(spec.tick_size)},
-                {"filterType": "LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
-                 "stepSize": fmt(spec.lot_size)},
-                {"filterType": "MARKET_LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
-                 "stepSize": fmt(spec.lot_size)},
+                *size_filters(spec),
                 {"filterType": "MIN_NOTIONAL", "notional": fmt(spec.min_notional)},
             ],
             "orderTypes": ["LIMIT", "MARKET"],

@@ -12,7 +12,7 @@ from aiohttp import web
 from ...engine import EngineError, MarketSpec, OrderState, OrderType, PlaceResult, Side, TimeInForce, Trade
 from .context import BinanceContext, Call, Route, depth_limit, install_routes, levels
 from .errors import BinanceError
-from .formats import fmt, ms, spot_cancel, spot_order
+from .formats import fmt, ms, size_filters, spot_cancel, spot_order
 from .params import Params
 
 CLIENT_ID = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")
@@ -66,12 +66,7 @@ def symbol_info(spec: MarketSpec, name: str) -> dict[str, Any]:
         "amendAllowed": False, "pegInstructionsAllowed": False,
         "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": fmt(spec.min_price), "maxPrice": fmt(spec.max_price),
-             "tickSize": fmt(spec.tick_size)},
-            {"filterType": "LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
-             "stepSize": fmt(spec.lot_size)},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
-             "stepSize": fmt(spec.lot_size)},
+            *size_filters(spec),
             {"filterType": "NOTIONAL", "minNotional": fmt(spec.min_notional), "applyMinToMarket": False,
              "maxNotional": fmt(Decimal("9000000")), "applyMaxToMarket": False, "avgPriceMins": 5},
         ],
