@@ -30,6 +30,7 @@ import asyncio
 import itertools
 import multiprocessing
 import platform
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -61,6 +62,9 @@ BATCH = 64
 #: the replay waits while any connection has more than this many frames queued (max_pending is 10,000)
 HIGH_WATER = 2_000
 WARMUP_S = 0.5
+#: a client's socket reports data once this much is waiting (after the handshake): one wake-up per ~140
+#: frames, not one per frame, so that one client keeps up with a server that writes frame by frame
+RCVLOWAT = 16 * 1024
 SAMPLE = 200
 
 
@@ -99,6 +103,9 @@ class CountingClient(asyncio.Protocol):
             del buf[:end + 4]
             self.upgraded = True
             self.ready.set_result(None)
+            sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+            if sock is not None:  # be woken per RCVLOWAT bytes, not per frame: the server sets the pace
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, RCVLOWAT)
         pos, size, frames, nbytes = 0, len(buf), 0, 0
         while size - pos >= 2:
             first, length = buf[pos], buf[pos + 1]  # a server's frames are not masked: this is the length
@@ -150,8 +157,10 @@ def client_process(host: str, port: int, path: str, clients: int, seconds: float
             await asyncio.sleep(0.001)
         await asyncio.sleep(WARMUP_S)
         before = totals()
+        result.put("window")
         await asyncio.sleep(seconds)
         after = totals()
+        result.put("window")
         frames, nbytes, elapsed, cpu = (a - b for a, b in zip(after, before, strict=True))
         result.put((int(frames), int(nbytes), elapsed, cpu / elapsed, sum(c.closed_by_server for c in sockets),
                     min(c.frames for c in sockets), sockets[0].samples))
@@ -182,10 +191,14 @@ async def measure(port: int, path: str, clients: int, seconds: float, go: asynci
     proc.start()
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, queue.get) == "connected"
-    cpu0, written0 = time.process_time(), written()
+    written()
     go.set()
-    frames, nbytes, elapsed, client_load, closed, fewest, samples = await loop.run_in_executor(None, queue.get)
+    # the server's CPU time and frames written over the clients' counting window
+    assert await loop.run_in_executor(None, queue.get) == "window"
+    cpu0, written0 = time.process_time(), written()
+    assert await loop.run_in_executor(None, queue.get) == "window"
     cpu, count = time.process_time() - cpu0, written() - written0
+    frames, nbytes, elapsed, client_load, closed, fewest, samples = await loop.run_in_executor(None, queue.get)
     go.clear()
     await loop.run_in_executor(None, proc.join)
     if fewest == 0:

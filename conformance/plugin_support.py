@@ -456,7 +456,7 @@ def _case_function(dialect: str, scenario: Scenario, settings: Settings) -> Call
     def conformance(request: pytest.FixtureRequest, conformance_factory: ConnectorFactory,
                     conformance_out: Path) -> None:
         note(request.node, f"seed: {settings.seed} (the session seed, as `conformance run --seed "
-                           f"{settings.seed}`; worker {worker_id()})")
+                           f"{settings.seed}`; worker {worker_id(request.config)})")
         ConformanceRun(request.node, conformance_factory, settings, settings.seed, conformance_out).sync(
             scenario, dialect)
 

@@ -25,7 +25,6 @@ Every failure shows the seed and how to replay it. See docs/connector-authors.md
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,8 +242,11 @@ def skip(item: pytest.Item, reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "master")
+def worker_id(config: pytest.Config) -> str:
+    """The xdist worker this session is ("gw0", ...), or "master". Read from the session's own config, not the
+    environment: a pytest session started inside a worker (pytester) is not that worker."""
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    return str(workerinput.get("workerid", "master"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -304,7 +306,7 @@ def conformance_seed(request: pytest.FixtureRequest) -> int:
     """This test's seed: derived from the session seed and the test's id (printed with a failure)."""
     seed = seed_for(request.node)
     note(request.node, f"seed: {seed} (session seed {settings_of(request.config).seed}, derived from the test id "
-                       f"{request.node.nodeid}; worker {worker_id()})")
+                       f"{request.node.nodeid}; worker {worker_id(request.config)})")
     return seed
 
 
@@ -345,7 +347,7 @@ async def _mock_exchange(request: pytest.FixtureRequest) -> AsyncIterator[MockEx
     settings = settings_of(request.config)
     server = await start_mock_exchange(seed, settings.dialect, _exchange_marker(request))
     note(request.node, f"mock_exchange: {server.base_url}, seed {seed} (session seed {settings.seed}, derived "
-                       f"from the test id; worker {worker_id()})")
+                       f"from the test id; worker {worker_id(request.config)})")
     try:
         yield server
     finally:
@@ -403,7 +405,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from .reports.html import write_html
 
     path = Path(target)
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker:
+    worker = worker_id(session.config)
+    if worker != "master":
         path = path.with_name(f"{path.stem}-{worker}{path.suffix}")
     write_html(results, path, title="Conformance report (pytest)")

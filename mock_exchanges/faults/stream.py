@@ -33,6 +33,8 @@ class ConnectionFaults:
         self.controller = controller
         self.conn = conn
         self.cursors = cursors
+        #: the cursors whose rule could select a frame of a channel (no channel, or that one), per channel
+        self._by_channel: dict[str, list[RuleCursor]] = {}
         self.ordinal = ordinal
         self.counts: dict[str, int] = {}
         self.stall_until_us = 0
@@ -56,10 +58,15 @@ class ConnectionFaults:
         if now < self.stall_until_us:
             self._note("stall", channel, index, None)
             return
-        elapsed = self.controller.elapsed_s(now)
-        fired = [] if self.controller.quiet else [
-            c for c in self.cursors
-            if c.selects(frame) and c.fires(elapsed, frame.first_update_id, frame.last_update_id)]
+        candidates = self._by_channel.get(channel)
+        if candidates is None:
+            candidates = self._by_channel[channel] = [
+                c for c in self.cursors if c.rule.channel is None or c.rule.channel == channel]
+        fired: list[RuleCursor] = []
+        if candidates and not self.controller.quiet:
+            elapsed = self.controller.elapsed_s(now)
+            fired = [c for c in candidates
+                     if c.selects(frame) and c.fires(elapsed, frame.first_update_id, frame.last_update_id)]
         if not fired:
             self._stage2(text, now)
             if self._acks and frame.kind == UserKind.FILL:

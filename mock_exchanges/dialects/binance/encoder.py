@@ -7,21 +7,19 @@ Topics: `spot:<stream>` and `usdm:<stream>` for market streams (stream names as 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from ...engine import (
     BalanceUpdate,
     BookDelta,
-    Event,
     FundingPayment,
     MarkPriceUpdate,
     OrderUpdate,
     PositionUpdate,
     Trade,
 )
-from ...server.hub import Channel, EventHub, Frame, UserKind
+from ...server.hub import Channel, EventHub, Frame, Handler, UserKind
 from .context import BinanceContext
 from .formats import execution_report, fmt, ms
 from .futures_formats import account_update, order_trade_update
@@ -54,13 +52,16 @@ def levels_json(levels: list[tuple[Decimal, Decimal]]) -> str:
     """`[["price","qty"],...]` as `dumps` writes it, without the outer brackets."""
     if not levels:
         return ""
+    if len(levels) == 1:  # most deltas change one level
+        price, qty = levels[0]
+        return f'["{fmt(price)}","{fmt(qty)}"]'
     return ",".join([f'["{fmt(price)}","{fmt(qty)}"]' for price, qty in levels])
 
 
 def depth_update(venue: Venue, delta: BookDelta) -> str:
     """The depthUpdate payload, written out directly: the same text `dumps` makes of the equivalent dict
     (keys in this order), without building the dict. Every value is an int or a plain-ASCII string."""
-    now = ms(delta.time_us)
+    now = delta.time_us // 1000
     bids, asks = levels_json(delta.bids), levels_json(delta.asks)
     if venue.futures:
         return (f'{{"e":"depthUpdate","E":{now},"T":{now},"s":{venue.name_json},"U":{delta.first_update_id},'
@@ -73,15 +74,10 @@ class BinanceEncoder:
     def __init__(self, ctx: BinanceContext) -> None:
         self.ctx = ctx
         self._venues: dict[str, Venue] = {}
-        self._handlers: dict[type, Callable[[Any, EventHub], None]] = {
-            BookDelta: self._depth, OrderUpdate: self._order, Trade: self._trade, BalanceUpdate: self._balance,
-            PositionUpdate: self._position, MarkPriceUpdate: self._mark, FundingPayment: self._funding,
-        }
 
-    def __call__(self, event: Event, hub: EventHub) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(event, hub)
+    def routes(self) -> dict[type, Handler]:
+        return {BookDelta: self._depth, OrderUpdate: self._order, Trade: self._trade, BalanceUpdate: self._balance,
+                PositionUpdate: self._position, MarkPriceUpdate: self._mark, FundingPayment: self._funding}
 
     def _venue(self, engine_symbol: str) -> Venue:
         venue = self._venues.get(engine_symbol)
@@ -94,12 +90,11 @@ class BinanceEncoder:
         venue = self._venue(delta.symbol)
         data: str | None = None
         for topic, stream in venue.depth_topics:
-            if not hub.wants(topic):
-                continue
-            if data is None:
-                data = depth_update(venue, delta)
-            hub.emit(topic, Frame(stream, data, Channel.DEPTH, delta.symbol, delta.first_update_id,
-                                  delta.last_update_id))
+            if hub.wants(topic):
+                if data is None:
+                    data = depth_update(venue, delta)
+                hub.emit(topic, Frame(stream, data, Channel.DEPTH, delta.symbol, delta.first_update_id,
+                                      delta.last_update_id))
         ticker_topic = venue.ticker_topic
         if hub.wants(ticker_topic):
             name, futures = venue.name, venue.futures
@@ -137,6 +132,8 @@ class BinanceEncoder:
             hub.emit(topic, Frame(topic.split(":", 1)[1], dumps(body), Channel.TRADE, trade.symbol))
 
     def _order(self, update: OrderUpdate, hub: EventHub) -> None:
+        if not (hub.wants_family("spot-user") or hub.wants_family("usdm-user")):
+            return
         venue = self._venue(update.symbol)
         name = venue.name
         if venue.futures:
@@ -150,6 +147,8 @@ class BinanceEncoder:
             hub.emit(topic, user_frame(dumps(body), update))
 
     def _balance(self, update: BalanceUpdate, hub: EventHub) -> None:
+        if not hub.wants_family("spot-user"):
+            return
         topic = f"spot-user:{update.account_id}"
         if not hub.wants(topic):
             return

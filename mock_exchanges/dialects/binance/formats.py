@@ -11,12 +11,27 @@ EIGHT = Decimal("0.00000001")
 _ZEROS = tuple("0" * n for n in range(9))
 
 
+#: fmt's answers by `str(value)`: a book's prices and sizes come back again and again, and a dict lookup of
+#: the text is cheaper than padding it (and than hashing the Decimal). Forgotten all at once past the limit.
+_PADDED: dict[str, str] = {}
+_PADDED_LIMIT = 1 << 16
+
+
 def fmt(value: Decimal) -> str:
     """At least 8 decimals as Binance prints them, more only when the exact value needs them."""
+    text = str(value)
+    padded = _PADDED.get(text)
+    if padded is None:
+        if len(_PADDED) >= _PADDED_LIMIT:
+            _PADDED.clear()
+        padded = _PADDED[text] = _pad(value, text)
+    return padded
+
+
+def _pad(value: Decimal, text: str) -> str:
     # Fast path (every price and quantity the engine makes): str() already gives the exact digits in plain
     # notation ("30000.12", "0.01234", "-5"); pad them to 8 decimals. (Short enough that quantize() below
     # would not run out of precision either.)
-    text = str(value)
     if len(text) < 20 and "E" not in text and text[-1].isdigit():
         point = text.find(".")
         if point < 0:

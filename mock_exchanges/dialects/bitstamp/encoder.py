@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...engine import BookDelta, Event, ExecutionType, MarkPriceUpdate, OrderStatus, OrderUpdate, Trade
-from ...server.hub import Channel, EventHub, Frame, UserKind
+from ...engine import BookDelta, ExecutionType, MarkPriceUpdate, OrderStatus, OrderUpdate, Trade
+from ...server.hub import Channel, EventHub, Frame, Handler, UserKind
 from . import channels
 from .context import BitstampContext
 from .formats import amount, levels, price, rate, seconds
@@ -43,15 +43,8 @@ class BitstampEncoder:
     def __init__(self, ctx: BitstampContext) -> None:
         self.ctx = ctx
 
-    def __call__(self, event: Event, hub: EventHub) -> None:
-        if isinstance(event, BookDelta):
-            self._book(event, hub)
-        elif isinstance(event, Trade):
-            self._trade(event, hub)
-        elif isinstance(event, OrderUpdate):
-            self._order(event, hub)
-        elif isinstance(event, MarkPriceUpdate):
-            self._funding(event, hub)
+    def routes(self) -> dict[type, Handler]:
+        return {BookDelta: self._book, Trade: self._trade, OrderUpdate: self._order, MarkPriceUpdate: self._funding}
 
     def _book(self, delta: BookDelta, hub: EventHub) -> None:
         ctx = self.ctx

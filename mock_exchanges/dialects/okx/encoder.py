@@ -17,14 +17,13 @@ from ...engine import (
     BalanceReason,
     BalanceUpdate,
     BookDelta,
-    Event,
     FundingPayment,
     MarkPriceUpdate,
     OrderUpdate,
     PositionUpdate,
     Trade,
 )
-from ...server.hub import Channel, EventHub, Frame, UserKind
+from ...server.hub import Channel, EventHub, Frame, Handler, UserKind
 from .books import BookViews, render
 from .channels import (
     BOOK_DEPTHS,
@@ -49,22 +48,17 @@ class OkxEncoder:
         #: best bid and ask (ticks, lots) last pushed on `tickers`, per market
         self._bbo: dict[str, tuple[tuple[int, int] | None, tuple[int, int] | None]] = {}
 
-    def __call__(self, event: Event, hub: EventHub) -> None:
-        if isinstance(event, BookDelta):
-            self._book(event, hub)
-        elif isinstance(event, OrderUpdate):
-            self._order(event, hub)
-        elif isinstance(event, Trade):
-            self._trade(event, hub)
-        elif isinstance(event, BalanceUpdate):
-            self._balance(event, hub)
-        elif isinstance(event, PositionUpdate):
-            self._position(event.account_id, event.symbol, UserKind.POSITION, hub)
-        elif isinstance(event, MarkPriceUpdate):
-            self._mark(event, hub)
-        elif isinstance(event, FundingPayment):
-            self.ctx.ledger(event.account_id, event.symbol).funding += event.amount
-            self._position(event.account_id, event.symbol, UserKind.FUNDING, hub)
+    def routes(self) -> dict[type, Handler]:
+        return {BookDelta: self._book, OrderUpdate: self._order, Trade: self._trade, BalanceUpdate: self._balance,
+                PositionUpdate: self._position_update, MarkPriceUpdate: self._mark,
+                FundingPayment: self._funding_payment}
+
+    def _position_update(self, update: PositionUpdate, hub: EventHub) -> None:
+        self._position(update.account_id, update.symbol, UserKind.POSITION, hub)
+
+    def _funding_payment(self, payment: FundingPayment, hub: EventHub) -> None:
+        self.ctx.ledger(payment.account_id, payment.symbol).funding += payment.amount
+        self._position(payment.account_id, payment.symbol, UserKind.FUNDING, hub)
 
     # --- public --------------------------------------------------------------------------------------
     def _book(self, delta: BookDelta, hub: EventHub) -> None:
