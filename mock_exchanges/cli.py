@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--scenario-file", help="a TOML file of scenarios ([scenario.<name>] tables)")
     serve.add_argument("--faults", help="a TOML fault schedule (seed + [[rules]]) on top of the scenario's")
     serve.add_argument("--transcript", help="write the run's transcript (JSON Lines) to this file")
+    serve.add_argument("--batch-depth", action="store_true",
+                       help="depth streams at the venue's documented speed: one merged frame per interval (Binance "
+                            "@depth@100ms every 100 ms, spot @depth every 1000 ms), not one frame per change")
     sub.add_parser("scenarios", help="list the named scenarios")
     replay = sub.add_parser("replay", help="serve a recorded transcript back, exactly as it was sent")
     replay.add_argument("transcript")
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             scenario = _scenario(args)
             return asyncio.run(run_serve(args.dialects or ["binance"], args.host, args.port, args.seed, args.quiet,
                                          args.rate, args.levels, args.accounts, scenario=scenario,
-                                         transcript=args.transcript))
+                                         transcript=args.transcript, batch_depth=args.batch_depth))
         except (ValueError, OSError) as error:
             print(f"mock-exchange serve: {error}", file=sys.stderr)
             return 2

@@ -32,6 +32,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     scenario: Scenario | None = None,
     transcript: str | None = None,
+    batch_depth: bool = False,
 ) -> int:
     if scenario is not None:
         config = scenario.exchange_config(accounts=accounts)
@@ -40,6 +41,8 @@ async def serve(
     else:
         flow = None if quiet else FlowConfig(levels_per_side=levels, rate_per_s=rate)
         config = MockExchangeConfig(seed=seed, flow=flow, accounts=accounts)
+    if batch_depth:
+        config = dataclasses.replace(config, batch_depth=True)
     recorder = Transcript(transcript, keep=False) if transcript else None
     exchange = MockExchange(config, transcript=recorder)
     server = MockExchangeServer(exchange, dialects=dialects, host=host, port=port)
@@ -48,7 +51,8 @@ async def serve(
     _stop_on_signals(stop)
     try:
         flow_text = "quiet" if config.flow is None else f"flow {config.flow.rate_per_s:g} commands/s per market"
-        print(f"mock exchange ({', '.join(dialects)}), seed {config.seed}, {flow_text}", file=out)
+        depth_text = ", depth merged per stream interval" if config.batch_depth else ""
+        print(f"mock exchange ({', '.join(dialects)}), seed {config.seed}, {flow_text}{depth_text}", file=out)
         if scenario is not None:
             print(f"scenario {scenario.name}: {scenario.description} ({len(scenario.faults)} fault rules, "
                   f"{len(scenario.actions)} actions)", file=out)

@@ -53,6 +53,10 @@ class MockExchangeConfig:
     scenario: str = ""
     #: exchange actions (funding, mark price, price moves) run at their times after start
     actions: tuple[Action, ...] = ()
+    #: depth diff streams at the venue's documented speed, every change of an interval merged into one frame
+    #: (Binance `@depth@100ms`: one frame per 100 ms spanning many update ids), as the real venue sends them;
+    #: False: one frame per engine change, so that every change and every fault on it is seen at once
+    batch_depth: bool = False
 
 
 class MockExchange:

@@ -51,8 +51,10 @@ class BinanceDialect:
         SpotRest(ctx).install(app)
         FuturesRest(ctx).install(app)
         StreamEndpoints(ctx).install(app)
-        exchange.hub.add_encoder(BinanceEncoder(ctx))
+        encoder = BinanceEncoder(ctx, exchange.hub)
+        exchange.hub.add_encoder(encoder)
         exchange.periodic.append(ctx.listen_keys.expire_due)
+        exchange.periodic.append(encoder.flush_due)
 
     def describe(self, base_url: str) -> dict[str, str]:
         ws = base_url.replace("http://", "ws://").replace("https://", "wss://")

@@ -21,11 +21,9 @@ from ...engine import (
 )
 from ...server.hub import Channel, EventHub, Frame, Handler, UserKind
 from .context import BinanceContext
+from .depth_batches import SPOT_INTERVALS_MS, USDM_INTERVALS_MS, DepthBatcher
 from .formats import execution_report, fmt, ms
 from .futures_formats import account_update, order_trade_update
-
-SPOT_DEPTH = ("@depth", "@depth@100ms", "@depth@1000ms")
-USDM_DEPTH = ("@depth", "@depth@100ms", "@depth@250ms", "@depth@500ms")
 
 
 def dumps(obj: Any) -> str:
@@ -42,9 +40,9 @@ class Venue:
         self.name_json = dumps(name)
         self.futures = futures
         self.prefix = f"{'usdm' if futures else 'spot'}:{name.lower()}"
-        #: (topic, stream name) of each depth stream
-        self.depth_topics = tuple((self.prefix + suffix, self.prefix.split(":", 1)[1] + suffix)
-                                  for suffix in (USDM_DEPTH if futures else SPOT_DEPTH))
+        #: (topic, stream name, update interval in ms) of each depth stream
+        self.depth_topics = tuple((self.prefix + suffix, self.prefix.split(":", 1)[1] + suffix, interval)
+                                  for suffix, interval in (USDM_INTERVALS_MS if futures else SPOT_INTERVALS_MS).items())
         self.ticker_topic = self.prefix + "@bookTicker"
 
 
@@ -71,9 +69,12 @@ def depth_update(venue: Venue, delta: BookDelta) -> str:
 
 
 class BinanceEncoder:
-    def __init__(self, ctx: BinanceContext) -> None:
+    def __init__(self, ctx: BinanceContext, hub: EventHub) -> None:
         self.ctx = ctx
+        self.hub = hub
         self._venues: dict[str, Venue] = {}
+        #: depth streams at Binance's update speed (merged per interval), or one frame per engine delta
+        self._batches = DepthBatcher() if ctx.exchange.config.batch_depth else None
 
     def routes(self) -> dict[type, Handler]:
         return {BookDelta: self._depth, OrderUpdate: self._order, Trade: self._trade, BalanceUpdate: self._balance,
@@ -89,12 +90,17 @@ class BinanceEncoder:
     def _depth(self, delta: BookDelta, hub: EventHub) -> None:
         venue = self._venue(delta.symbol)
         data: str | None = None
-        for topic, stream in venue.depth_topics:
-            if hub.wants(topic):
-                if data is None:
-                    data = depth_update(venue, delta)
-                hub.emit(topic, Frame(stream, data, Channel.DEPTH, delta.symbol, delta.first_update_id,
-                                      delta.last_update_id))
+        for topic, stream, interval_ms in venue.depth_topics:
+            if not hub.wants(topic):
+                continue
+            if self._batches is not None:
+                closed = self._batches.add(topic, delta.symbol, interval_ms, delta)
+                if closed is not None:
+                    self._emit_depth(hub, topic, stream, closed, depth_update(venue, closed))
+                continue
+            if data is None:
+                data = depth_update(venue, delta)
+            self._emit_depth(hub, topic, stream, delta, data)
         ticker_topic = venue.ticker_topic
         if hub.wants(ticker_topic):
             name, futures = venue.name, venue.futures
@@ -109,6 +115,19 @@ class BinanceEncoder:
                 body = {"e": "bookTicker", **body, "E": ms(delta.time_us), "T": ms(delta.time_us)}
             hub.emit(ticker_topic, Frame(ticker_topic.split(":", 1)[1], dumps(body), Channel.TICKER, delta.symbol,
                                          delta.last_update_id, delta.last_update_id))
+
+    @staticmethod
+    def _emit_depth(hub: EventHub, topic: str, stream: str, delta: BookDelta, data: str) -> None:
+        hub.emit(topic, Frame(stream, data, Channel.DEPTH, delta.symbol, delta.first_update_id, delta.last_update_id))
+
+    def flush_due(self, now_ms: int) -> None:
+        """The exchange's tick: send the merged depth frames whose interval is over (batched depth only)."""
+        if self._batches is None:
+            return
+        for topic, merged in self._batches.due(now_ms * 1000):
+            venue = self._venue(merged.symbol)
+            stream = topic.split(":", 1)[1]
+            self._emit_depth(self.hub, topic, stream, merged, depth_update(venue, merged))
 
     def _trade(self, trade: Trade, hub: EventHub) -> None:
         venue = self._venue(trade.symbol)
