@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 #: known scripts, in the order they run, with the arguments used here
 KNOWN: dict[str, list[str]] = {
     "engine.py": ["--commands", "100000"],
-    "ws_push.py": ["--seconds", "3"],
+    "ws_push.py": ["--seconds", "2", "--rounds", "3"],
     "book.py": ["--messages", "50000", "--repeat", "3"],
     "latency.py": ["--quick"],
     "dashboard_cost.py": [],

@@ -20,7 +20,7 @@ WebSocket reader, cheap enough per frame that the server, not the client, is wha
   that holds still when the machine is busy with other work.
 Neither side negotiates permessage-deflate (the clients do not ask for it, as aiohttp's client does not).
 
-    python bench/ws_push.py [--seconds 3] [--clients 1,10,100] [--sides raw,mock,mock+faults]
+    python bench/ws_push.py [--seconds 3] [--clients 1,10,100] [--sides raw,mock,mock+faults] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import itertools
 import multiprocessing
 import platform
 import socket
+import statistics
 import struct
 import time
 from collections.abc import Callable
@@ -348,36 +349,57 @@ def row(name: str, figure: Figure, raw: Figure | None) -> str:
     return text
 
 
+def summary(side: str, rounds: list[dict[str, Figure]]) -> str:
+    """Medians over the rounds: the side's figures, and its ratios to raw taken round by round (each round runs
+    every side back to back, so a ratio compares figures taken under the same load)."""
+    figures = [r[side] for r in rounds]
+    text = (f"  {side:12s} median of {len(figures)}: {statistics.median(f.events_per_s for f in figures):9,.0f} "
+            f"events/s, server {statistics.median(f.server_us_per_frame for f in figures):5.2f} us/frame")
+    if side != "raw" and all("raw" in r for r in rounds):
+        events = sorted(r[side].frames_per_s / r["raw"].frames_per_s for r in rounds)
+        cpu = sorted(r["raw"].server_us_per_frame / r[side].server_us_per_frame for r in rounds)
+        text += (f" | vs raw: events/s {statistics.median(events):4.0%} ({events[0]:.0%}-{events[-1]:.0%}), "
+                 f"per CPU {statistics.median(cpu):4.0%} ({cpu[0]:.0%}-{cpu[-1]:.0%})")
+    return text
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="counting window per figure")
     parser.add_argument("--clients", default="1,10,100")
     parser.add_argument("--sides", default=",".join(SIDES), help=f"any of {', '.join(SIDES)}")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every side this many times, interleaved, and print medians")
     parser.add_argument("--commands", type=int, default=20_000, help="flow commands recorded (replayed in a loop)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    sides = args.sides.split(",")
+    sides = [side for side in SIDES if side in args.sides.split(",")]
     started = time.perf_counter()
     events = record_events(args.seed, args.commands)
     payloads = encode_depth(events)
     mean = sum(map(len, payloads)) / len(payloads)
     print(f"ws push bench: python {platform.python_version()} on {platform.machine()}, seed {args.seed}: "
           f"{len(events):,} engine events ({len(payloads):,} depth frames of {mean:.0f} B on average) replayed in a "
-          f"loop, {args.seconds:g} s per figure")
+          f"loop, {args.seconds:g} s per figure, {args.rounds} round(s)")
     for clients in (int(c) for c in args.clients.split(",")):
         print(f"{clients} client(s):")
-        figures: dict[str, Figure] = {}
-        for side in SIDES:
-            if side not in sides:
-                continue
-            if side.startswith("raw"):
-                figure = await bench_raw(payloads, clients, args.seconds, batched=side == "raw-batched")
-            else:
-                figure = await bench_mock(events, clients, args.seconds, LIGHT_FAULTS if "faults" in side else None)
-            figures[side] = figure
-            print(row(side, figure, figures.get("raw")))
-            if side != "mock+faults" and figure.samples != payloads[:SAMPLE]:
-                print(f"  !! {side}: the first frames received differ from the recorded payloads")
+        rounds: list[dict[str, Figure]] = []
+        for _ in range(args.rounds):
+            figures: dict[str, Figure] = {}
+            for side in sides:
+                if side.startswith("raw"):
+                    figure = await bench_raw(payloads, clients, args.seconds, batched=side == "raw-batched")
+                else:
+                    figure = await bench_mock(events, clients, args.seconds,
+                                              LIGHT_FAULTS if "faults" in side else None)
+                figures[side] = figure
+                print(row(side, figure, figures.get("raw")))
+                if side != "mock+faults" and figure.samples != payloads[:SAMPLE]:
+                    print(f"  !! {side}: the first frames received differ from the recorded payloads")
+            rounds.append(figures)
+        if args.rounds > 1:
+            for side in sides:
+                print(summary(side, rounds))
     print(f"({time.perf_counter() - started:.0f} s)")
 
 

@@ -10,7 +10,7 @@ from .schedule import FaultRule, rule_rng
 
 
 class RuleCursor:
-    __slots__ = ("index", "rng", "rule", "seen", "taken", "triggered")
+    __slots__ = ("_probability", "_untimed", "index", "rng", "rule", "seen", "taken", "triggered")
 
     def __init__(self, index: int, rule: FaultRule, seed: int, scope: int) -> None:
         self.index = index
@@ -21,6 +21,10 @@ class RuleCursor:
         #: `at_update_id`: whether the trigger frame has passed, and how many of `count` have fired
         self.triggered = False
         self.taken = 0
+        #: a rule with no message, update id or time trigger fires on every selected message (or by chance)
+        self._untimed = (rule.at_message is None and rule.at_update_id is None and rule.start_s is None
+                         and rule.end_s is None)
+        self._probability = rule.probability
 
     def selects(self, frame: Frame) -> bool:
         rule = self.rule
@@ -31,6 +35,8 @@ class RuleCursor:
     def fires(self, elapsed_s: float, first_update_id: int = 0, last_update_id: int = 0) -> bool:
         """Count one selected message and say whether the rule fires on it."""
         self.seen += 1
+        if self._untimed:  # the common case, answered without looking at the rule's triggers
+            return self._probability >= 1.0 or self.rng.random() < self._probability
         rule = self.rule
         if rule.at_message is not None:
             hit = rule.at_message <= self.seen < rule.at_message + rule.count
@@ -40,11 +46,9 @@ class RuleCursor:
             hit = self.triggered and self.taken < rule.count
             if hit:
                 self.taken += 1
-        elif rule.start_s is not None or rule.end_s is not None:
+        else:  # a time window
             hit = ((rule.start_s is None or elapsed_s >= rule.start_s)
                    and (rule.end_s is None or elapsed_s < rule.end_s))
-        else:
-            hit = True
         if hit and rule.probability < 1.0:
             hit = self.rng.random() < rule.probability
         return hit
