@@ -72,7 +72,9 @@ def _list(out: TextIO) -> int:
 
     print("Scenarios:", file=out)
     for scenario in CATALOG.values():
-        print(f"  {scenario.name:18s} [{', '.join(scenario.levels)}] {scenario.description}", file=out)
+        only = f" (dialects: {', '.join(scenario.dialects())}; needs {', '.join(scenario.needs())})" \
+            if scenario.needs() else ""
+        print(f"  {scenario.name:18s} [{', '.join(scenario.levels)}] {scenario.description}{only}", file=out)
     print("\nChecks:", file=out)
     for chk in all_checks():
         print(f"  {chk.name:26s} {chk.level.value:11s} {chk.severity.value:8s} {chk.summary}", file=out)
@@ -127,8 +129,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                          sample_interval_s=args.sample_interval, duration_scale=args.duration_scale, bounds=bounds,
                          exchange_url=args.exchange_url, control_token=args.control_token,
                          scenario_file=args.scenario_file)
+    not_applicable = [s.name for s in scenarios if s.not_applicable(args.dialect) is not None]
     print(f"conformance run: connector {args.connector}, dialect {args.dialect}, seed {args.seed}, "
-          f"{len(scenarios)} scenarios, jobs {args.jobs}", file=err)
+          f"{len(scenarios)} scenarios, jobs {args.jobs}"
+          + (f" ({len(not_applicable)} not applicable to {args.dialect}: {', '.join(not_applicable)})"
+             if not_applicable else ""), file=err)
     print("scenario seeds: " + ", ".join(f"{s.name}={derive_seed(args.seed, s.name)}" for s in scenarios), file=err)
     progress = None if args.no_progress else ProgressPrinter(err)
     suite = run_suite(args.connector, args.dialect, scenarios, args.seed, options, jobs=args.jobs, progress=progress)

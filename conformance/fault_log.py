@@ -31,7 +31,7 @@ def _where(record: dict[str, object]) -> str:
         parts.append(f"{record['ch']} message #{record.get('i')}")
     if "conn" in record:
         parts.append(f"connection {record['conn']}")
-    for key in ("method", "path", "symbol", "update_id", "order_id", "value"):
+    for key in ("method", "path", "symbol", "update_id", "order_id", "value", "changed"):
         if record.get(key) not in (None, ""):
             parts.append(f"{key} {record[key]}")
     return ", ".join(parts)

@@ -138,6 +138,8 @@ def judge_schedule(result: ScenarioResult, scenario: Scenario, options: RunOptio
     """Raise `ScheduleFailure` if a required check failed (among the `only` globs, when given)."""
     from .reports.text import error_text
 
+    if result.not_applicable:  # e.g. corrupt rules on a dialect without a book checksum: nothing was checked
+        raise ValueError(f"{result.skipped}: use a dialect that has it, or leave such rules out")
     patterns = list(only) if only is not None else ["*"]
     failures = [c for c in result.failures if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
     if result.error is None and not failures:

@@ -29,8 +29,11 @@ class ScenarioResult:
     replay: str = ""
     #: the harness itself failed (the gate could not be evaluated)
     error: str | None = None
-    #: the scenario does not apply at this level / to this connector
+    #: the scenario does not apply at this level / to this connector / to this dialect (why)
     skipped: str | None = None
+    #: skipped because the scenario does not apply to the dialect (it needs what the dialect lacks, e.g. a book
+    #: checksum): reported as not applicable, neither a pass nor a failure
+    not_applicable: bool = False
     diagnostics: dict[str, Any] = field(default_factory=dict)
     #: per connector instance, its book over the run next to the truth (for the reports' plots)
     timelines: list[Timeline] = field(default_factory=list)
@@ -47,11 +50,18 @@ class ScenarioResult:
 
     @property
     def status(self) -> str:
+        """pass / fail / error / skip (a scenario not applicable to the dialect is a skip: see `label`)."""
         if self.error is not None:
             return "error"
         if self.skipped is not None:
             return "skip"
         return "pass" if self.passed else "fail"
+
+    @property
+    def label(self) -> str:
+        """The status as the reports show it: PASS, FAIL, ERROR, SKIP, or N/A for a scenario not applicable to the
+        dialect."""
+        return "N/A" if self.not_applicable and self.error is None else self.status.upper()
 
     def to_dict(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "description": self.description, "connector": self.connector,
@@ -59,7 +69,8 @@ class ScenarioResult:
                 "level": self.level.value, "venues": self.venues, "status": self.status, "passed": self.passed,
                 "started_at": self.started_at, "duration_s": round(self.duration_s, 3),
                 "transcript": self.transcript, "log": self.log, "replay": self.replay, "error": self.error,
-                "skipped": self.skipped, "checks": [self._check_dict(c) for c in self.checks],
+                "skipped": self.skipped, "not_applicable": self.not_applicable,
+                "checks": [self._check_dict(c) for c in self.checks],
                 "diagnostics": _jsonable(self.diagnostics), "timelines": [t.to_dict() for t in self.timelines],
                 "faults": [f.to_dict() for f in self.faults]}
 
@@ -98,6 +109,13 @@ class SuiteResult:
 
     def failures(self) -> list[tuple[ScenarioResult, CheckResult]]:
         return [(r, c) for r in self.results for c in r.failures]
+
+    def counts(self) -> dict[str, int]:
+        """Scenarios by label: how many passed, failed, errored, were skipped, were not applicable ("N/A")."""
+        found: dict[str, int] = {}
+        for result in self.results:
+            found[result.label] = found.get(result.label, 0) + 1
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": "conformance-report", "version": 1, "connector": self.connector, "dialect": self.dialect,

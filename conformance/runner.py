@@ -12,6 +12,9 @@ A scenario run, in-process (the default):
    with the exchange, and take the final state;
 5. stop everything that was started, and run the checks of the requested level on each connector's record.
 
+A scenario that needs what the dialect does not have (`Scenario.needs`: `corrupt_book` needs book messages with a
+checksum) is not run there: its result is skipped and marked not applicable (neither a pass nor a failure).
+
 Against an out-of-process `mock-exchange serve` (`exchange_url`), steps 1 and 5 go through the control API:
 the scenario is started on the running exchange (`POST /_mock/scenario`), the truth is read over HTTP, and the
 server writes the transcript (if it was started with `--transcript`).
@@ -87,6 +90,11 @@ async def run_scenario(connector: str | ConnectorFactory, dialect: str, scenario
     result = ScenarioResult(named.name, named.description, factory.spec, dialect, seed, scenario_seed, level,
                             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
                             replay=replay_command(factory.spec, dialect, named.name, seed, level, options))
+    not_applicable = named.not_applicable(dialect)
+    if not_applicable is not None:  # e.g. corrupt_book where book messages carry no checksum: nothing to run
+        result.skipped = not_applicable
+        result.not_applicable = True
+        return result
     venues = plan_venues(factory.venues(dialect), level, named)
     if not venues:
         result.skipped = f"scenario {named.name} exercises {', '.join(named.levels)}, not gated at {level.value}"

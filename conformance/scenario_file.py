@@ -49,7 +49,8 @@ def scenario_toml(scenarios: Scenario | Iterable[Scenario]) -> str:
     for scenario in chosen:
         data = scenario.to_dict()
         table = f"scenario.{_key(scenario.name)}"
-        head = {k: data[k] for k in ("description", "seed", "duration_s", "levels")}
+        keys: tuple[str, ...] = ("description", "seed", "duration_s", "levels", "requires")
+        head = {k: data[k] for k in keys if k in data}
         lines = [f"[{table}]", *_pairs(head)]
         if scenario.flow is None:
             lines.append('flow = "none"')

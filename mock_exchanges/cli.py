@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         from .scenarios import CATALOG
 
         for named in CATALOG.values():
-            print(f"{named.name:18s} {named.description}")
+            needs = named.needs()  # a scenario that needs a dialect capability runs only where a dialect has it
+            only = f" (dialects: {', '.join(named.dialects())}; needs {', '.join(needs)})" if needs else ""
+            print(f"{named.name:18s} {named.description}{only}")
         return 0
     if args.command == "replay":
         from .serve import serve_replay

@@ -119,7 +119,9 @@ def book_truth(record: VenueRecord, bounds: Bounds) -> Outcome:
 
     The truth is read in the same instant as the connector's view, at the claimed id, so a late book passes
     (lateness is `book.recovery`'s business) and a book that applied a diff across a gap, applied a stale diff, or
-    lost a level fails. A book that claims an id the exchange has not reached yet fails too.
+    lost a level fails. So does one that applied a book message whose content was wrong while its ids were right
+    (`corrupt_book`) without checking the checksum the message carried. A book that claims an id the exchange has
+    not reached yet fails too.
     """
     compared = 0
     wrong: list[tuple[BookSample, list[LevelDiff]]] = []

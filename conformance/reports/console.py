@@ -29,7 +29,7 @@ class ProgressPrinter:
             self.running.remove(event.scenario)
         elapsed = time.monotonic() - self.started
         if event.kind == "done" and event.result is not None:
-            line = (f"[{event.index}/{event.total}] {event.scenario:18s} {event.result.status.upper():5s} "
+            line = (f"[{event.index}/{event.total}] {event.scenario:18s} {event.result.label:5s} "
                     f"seed {event.result.scenario_seed:<7d} {event.result.duration_s:5.1f}s")
             if self.live:
                 self.stream.write("\r\033[K")
@@ -48,6 +48,17 @@ def _counts(result: ScenarioResult) -> str:
     return f"{passed:3d} {failed:4d} {advisory:4d} {skipped:4d}"
 
 
+_WORDS = {"PASS": "passed", "FAIL": "failed", "ERROR": "harness error", "SKIP": "skipped", "N/A": "not applicable"}
+
+
+def _breakdown(suite: SuiteResult) -> str:
+    """The scenarios by status, e.g. " (12 passed, 1 not applicable)", when they are not all of one."""
+    counts = suite.counts()
+    if len(counts) <= 1 and "N/A" not in counts:
+        return ""
+    return " (" + ", ".join(f"{counts[label]} {word}" for label, word in _WORDS.items() if label in counts) + ")"
+
+
 def summary(suite: SuiteResult, verbose: bool = False) -> str:
     """The table (one row per scenario) and the full text of every failure."""
     lines = [f"conformance: connector {suite.connector}, dialect {suite.dialect}, level {suite.level.value}, "
@@ -58,14 +69,18 @@ def summary(suite: SuiteResult, verbose: bool = False) -> str:
              "-" * 80]
     for result in suite.results:
         venues = "+".join(result.venues) or "-"
-        lines.append(f"{result.scenario:18s} {result.status.upper():6s} {result.scenario_seed:7d} {venues:18s} "
+        lines.append(f"{result.scenario:18s} {result.label:6s} {result.scenario_seed:7d} {venues:18s} "
                      f"{_counts(result)} {result.duration_s:5.1f}s")
     lines.append("-" * 80)
     blocking = sum(len(r.failures) for r in suite.results)
     errors = sum(1 for r in suite.results if r.error is not None)
     verdict = "PASSED" if suite.exit_code == 0 else ("FAILED" if suite.exit_code == 1 else "ERROR")
-    lines.append(f"{verdict}: {len(suite.results)} scenarios, {blocking} required check failures, "
+    lines.append(f"{verdict}: {len(suite.results)} scenarios{_breakdown(suite)}, {blocking} required check failures, "
                  f"{errors} harness errors; wall time {suite.wall_time_s:.1f}s")
+    not_applicable = [r for r in suite.results if r.not_applicable]
+    if not_applicable:
+        lines.append("Not applicable (not run, neither passed nor failed):")
+        lines += [f"  {r.skipped}" for r in not_applicable]  # the reason names the scenario
     details: list[str] = []
     for result in suite.results:
         if result.error is not None:

@@ -28,7 +28,8 @@ from .plots import Marker, timeline_svg
 
 #: a cell's state: (css class, symbol, word), worst first
 STATES = {"error": ("error", "⚠", "ERROR"), "fail": ("fail", "✗", "FAIL"), "warn": ("warn", "!", "WARN"),
-          "pass": ("pass", "✓", "PASS"), "skip": ("skip", "\u2013", "SKIP"), "none": ("none", "·", "n/a")}
+          "pass": ("pass", "✓", "PASS"), "skip": ("skip", "\u2013", "SKIP"), "na": ("na", "\u2205", "N/A"),
+          "none": ("none", "·", "n/a")}
 _ORDER = list(STATES)
 HOW_TO_READ = (
     "Timelines: seconds since the exchange started. The truth beside a sample is the exchange's book at the update id "
@@ -88,7 +89,7 @@ def cell_state(result: ScenarioResult, name: str) -> tuple[str, list[CheckResult
     found = [c for c in result.checks if c.name == name]
     if not found:
         if result.skipped is not None:
-            return "skip", []
+            return ("na" if result.not_applicable else "skip"), []
         return ("error" if result.error is not None else "none"), []
     return min((check_state(c) for c in found), key=_ORDER.index), found
 
@@ -105,6 +106,8 @@ def _column_label(result: ScenarioResult, suite: SuiteResult) -> str:
 
 
 def _scenario_state(result: ScenarioResult) -> str:
+    if result.not_applicable and result.error is None:
+        return "na"
     return {"pass": "pass", "fail": "fail", "error": "error", "skip": "skip"}[result.status]
 
 
@@ -151,7 +154,9 @@ def grid(suite: SuiteResult) -> str:
         rows.append("</tbody>")
     rows.append("</table>")
     legend = " ".join(f'<span class="cell {css}">{symbol} {word}</span>' for css, symbol, word in STATES.values())
-    return "".join(rows) + f'<p class="legend">{legend} (WARN: an advisory check failed; it does not gate)</p>'
+    return "".join(rows) + (f'<p class="legend">{legend} (WARN: an advisory check failed; it does not gate. N/A: the '
+                            f'scenario does not apply to the dialect, e.g. it needs a book checksum; not run, neither '
+                            f'passed nor failed. n/a: the check was not run on that scenario)</p>')
 
 
 # --- failures and timelines -------------------------------------------------------------------------------
@@ -243,7 +248,7 @@ def scenario_section(index: int, result: ScenarioResult) -> str:
     if result.transcript:
         facts.append(("Transcript", f"<code>{e(result.transcript)}</code>"))
     if result.skipped:
-        facts.append(("Skipped", e(result.skipped)))
+        facts.append(("Not applicable" if result.not_applicable else "Skipped", e(result.skipped)))
     rows = "".join(f'<tr><th scope="row">{k}</th><td>{v}</td></tr>' for k, v in facts)
     plots = "".join(_plot(result, tl) for tl in result.timelines) or '<p class="none">No timeline (nothing ran).</p>'
     faults = ""
@@ -275,7 +280,8 @@ def header(suite: SuiteResult) -> str:
              ("Scenarios", e(_joined(r.scenario for r in results) or "none")),
              ("Seed", f"{e(run_seeds)} <span class=\"sub\">(scenario seeds: {e(seeds)})</span>"),
              ("Result", f"{e(word)}: exit code {suite.exit_code}, {sum(len(r.failures) for r in results)} required "
-                        f"check failures, {sum(1 for r in results if r.error is not None)} harness errors"),
+                        f"check failures, {sum(1 for r in results if r.error is not None)} harness errors"
+                        + _not_applicable(results)),
              ("Started", e(suite.started_at or "?")),
              ("Wall time", f"{suite.wall_time_s:.1f}s" + (f" (jobs: {suite.jobs})" if suite.jobs else "")),
              ("Bounds", e(", ".join(f"{k} {v:g}" for k, v in suite.bounds.to_dict().items()))),
@@ -283,6 +289,11 @@ def header(suite: SuiteResult) -> str:
     rows = "".join(f'<tr><th scope="row">{k}</th><td>{v}</td></tr>' for k, v in facts)
     return (f'<header><h1>Conformance report <span class="badge big {css}">{symbol} {word}</span></h1>'
             f'<table class="facts run">{rows}</table></header>')
+
+
+def _not_applicable(results: Sequence[ScenarioResult]) -> str:
+    names = [r.scenario for r in results if r.not_applicable]
+    return f"; not applicable to the dialect (not run): {e(', '.join(names))}" if names else ""
 
 
 def render_html(suite: SuiteResult | Sequence[ScenarioResult], title: str | None = None) -> str:

@@ -19,7 +19,7 @@ code.cmd { background: #f6f8fa; border: 1px solid var(--line); border-radius: 4p
          border: 1px solid currentColor; white-space: nowrap; }
 .badge.big { font-size: 15px; padding: 1px 10px; vertical-align: 2px; }
 .pass { color: var(--pass); } .fail { color: var(--fail); } .warn { color: var(--warn); }
-.error { color: var(--error); } .skip, .none { color: var(--skip); }
+.error { color: var(--error); } .skip, .na, .none { color: var(--skip); }
 table.facts { border-collapse: collapse; margin: 4px 0 8px; }
 table.facts th { text-align: left; color: var(--muted); font-weight: 500; padding: 2px 14px 2px 0;
                  vertical-align: top; white-space: nowrap; }
@@ -39,7 +39,8 @@ td.cell.pass, span.cell.pass { background: var(--bg-pass); }
 td.cell.fail, span.cell.fail { background: var(--bg-fail); }
 td.cell.warn, span.cell.warn { background: var(--bg-warn); }
 td.cell.error, span.cell.error { background: var(--bg-error); }
-td.cell.skip, td.cell.none, span.cell.skip, span.cell.none { background: var(--bg-skip); font-weight: normal; }
+td.cell.skip, td.cell.na, td.cell.none, span.cell.skip, span.cell.na, span.cell.none {
+  background: var(--bg-skip); font-weight: normal; }
 p.legend span.cell { display: inline-block; padding: 0 8px; border-radius: 3px; margin-right: 4px; }
 p.legend, p.note { color: var(--muted); font-size: 12.5px; }
 section.venue-failures { border: 1px solid var(--line); border-left: 4px solid var(--fail); border-radius: 6px;

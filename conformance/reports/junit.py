@@ -1,7 +1,8 @@
 """The JUnit XML report: one `<testsuite>` per scenario, one `<testcase>` per check and connector.
 
 A required check that fails is a `<failure>`; a check that raised, or a harness error, is an `<error>`; a check
-that does not apply (or a scenario not gated at this level) is `<skipped>`. An advisory check that fails is a
+that does not apply (or a scenario not gated at this level, or not applicable to the dialect: its message says
+"not applicable: ...") is `<skipped>`. An advisory check that fails is a
 passing test case whose `<system-out>` says so, so it shows without failing the build. Each failure's text
 carries the replay command and the transcript (see `text.failure_text`).
 """

@@ -8,7 +8,9 @@ Dialects call into it at three places (everything else is wired by the server):
 - `Dialect.rest_roles` and `Dialect.rest_error(...)`: which routes create/cancel orders and serve
   snapshots, and how the dialect spells a 429/418/5xx/unknown-status error.
 WebSocket frames are filtered per connection by the metadata on `Frame` (channel, symbol, update ids, user
-event kind), so a dialect only has to tag its frames and set `conn.terminate` / `conn.unknown_event`.
+event kind), so a dialect only has to tag its frames and set `conn.terminate` / `conn.unknown_event`, and, if its
+book messages carry a checksum, `conn.corrupt` (the `corrupt` fault: content wrong, ids and checksum kept) and a
+true `book_checksum` attribute on the dialect (a capability: `schedule.CAPABILITIES`).
 """
 
 from .controller import FaultController

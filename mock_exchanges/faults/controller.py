@@ -1,12 +1,20 @@
 """The exchange's fault controller: gives each connection its filter, answers the dialects' hooks, decides
 REST faults, and writes the transcript. It never changes the engine's truth, with one recorded exception:
-the cancel/fill race fills an order through the engine, as a market participant would."""
+the cancel/fill race fills an order through the engine, as a market participant would.
+
+It also refuses a schedule that the dialects it is served in cannot carry out: a `corrupt` rule needs a dialect
+whose book messages carry a checksum (`schedule.KIND_NEEDS`), since on any other no connector could notice it. It
+learns the dialects from the app built around the exchange (`fault_middleware`, which `create_app` installs) and
+checks when the exchange starts (`start`, so `MockExchangeServer.start` raises a `ValueError` that says which rule
+and which dialects) and when a scenario is started on it (`load`: the control API answers 400).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 from collections import deque
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -54,12 +62,30 @@ class FaultController:
         self._counterparty: int | None = None
         #: set by `quiesce()`: no rule fires any more
         self.quiet = False
+        #: the dialects the exchange is served in, once an app is built around it (set by `fault_middleware`)
+        self.dialects: Callable[[], Sequence[object]] | None = None
         if transcript is not None:
             transcript.write({"ev": "header", "scenario": scenario, **self.schedule.to_dict()})
 
     # --- time ------------------------------------------------------------------------------------
     def start(self) -> None:
+        """The exchange starts: time counts from now. Refuses (ValueError) a schedule the dialects served cannot
+        carry out (`check`)."""
+        self.check(self.schedule)
         self.start_us = self.engine.clock.now_us()
+
+    def check(self, schedule: Schedule) -> None:
+        """Raise ValueError when a rule of `schedule` needs what none of the served dialects has (a `corrupt` rule
+        where no dialect's book messages carry a checksum). Nothing to check before an app serves the exchange."""
+        if self.dialects is None:
+            return
+        try:
+            dialects = self.dialects()
+        except KeyError:  # the app is still being built
+            return
+        problems = schedule.unsupported(dialects)
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def now_us(self) -> int:
         return self.engine.clock.now_us()
@@ -77,8 +103,10 @@ class FaultController:
         new WebSocket rules; those already open keep their filters. Handshake refusals, stale snapshots, the
         cancel/fill race and REST faults follow the new rules, counted afresh. Connection ordinals, `fired`,
         `recent` and the transcript (which gets a `schedule` record) go on: a rule's `connection` is an
-        ordinal counted since the exchange started.
+        ordinal counted since the exchange started. A schedule the served dialects cannot carry out is refused
+        (ValueError, see `check`) and the running one kept.
         """
+        self.check(schedule)
         offset = self.elapsed_s(self.now_us())
 
         def shifted(rule: FaultRule) -> FaultRule:

@@ -37,6 +37,9 @@ def request_key(request: web.Request) -> str:
 
 
 def fault_middleware(controller: FaultController, dialects: Callable[[], Sequence[Any]]) -> Any:
+    """The middleware of an app that serves `controller`'s exchange in `dialects()` (the installed dialects, once
+    the app is built). The controller is told them too, to refuse rules they cannot carry out (`check`)."""
+    controller.dialects = dialects
     roles: dict[tuple[str, str], tuple[str, Any]] = {}
     built = False
 

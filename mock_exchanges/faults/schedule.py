@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -37,6 +38,7 @@ class FaultKind(StrEnum):
     UNKNOWN_EVENT = "unknown_event"  # an event type no client knows is sent before the frame
     FILL_BEFORE_ACK = "fill_before_ack"  # an order ack is held until that order's next fill has gone out
     TERMINATE = "terminate"  # the dialect's own end of a user stream (eventStreamTerminated, listenKeyExpired)
+    CORRUPT = "corrupt"  # a book message sent with one level's size wrong, its ids and checksum those of the truth
     # connection attempts
     REFUSE_CONNECT = "refuse_connect"  # a WebSocket handshake answered 503
     # REST
@@ -54,6 +56,7 @@ class FaultKind(StrEnum):
 WS_KINDS = frozenset({
     FaultKind.DROP, FaultKind.DUPLICATE, FaultKind.REORDER, FaultKind.DELAY, FaultKind.BURST, FaultKind.STALL,
     FaultKind.DISCONNECT, FaultKind.CLOSE, FaultKind.UNKNOWN_EVENT, FaultKind.FILL_BEFORE_ACK, FaultKind.TERMINATE,
+    FaultKind.CORRUPT,
 })
 REST_KINDS = frozenset({
     FaultKind.RATE_LIMIT, FaultKind.BAN, FaultKind.SERVER_ERROR, FaultKind.UNKNOWN_STATUS, FaultKind.TIMEOUT,
@@ -61,6 +64,16 @@ REST_KINDS = frozenset({
 })
 #: the one kind that acts through the engine (as a market participant would); it is recorded like the others
 MARKET_KINDS = frozenset({FaultKind.CANCEL_FILL_RACE})
+
+#: what a dialect can have that some faults (and scenarios) need, and what it means. A dialect has a capability when
+#: its object has a true attribute of that name (`OkxDialect.book_checksum`); a dialect that says nothing has none.
+CAPABILITIES: dict[str, str] = {
+    "book_checksum": "book messages that carry a checksum of the book",
+}
+#: the capability a fault kind needs to mean anything. A corrupted book message whose ids are right can only be
+#: told from a true one by a checksum: on a dialect without one no connector could notice it, so a schedule with
+#: such a rule is refused there (`FaultController`) and a scenario with one does not apply (`Scenario.needs`).
+KIND_NEEDS: dict[FaultKind, str] = {FaultKind.CORRUPT: "book_checksum"}
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,45 @@ class Schedule:
 
     def ws_rules(self) -> list[tuple[int, FaultRule]]:
         return [(i, r) for i, r in enumerate(self.rules) if r.kind in WS_KINDS]
+
+    def needs(self) -> frozenset[str]:
+        """The dialect capabilities its rules need (`KIND_NEEDS`)."""
+        return frozenset(KIND_NEEDS[r.kind] for r in self.rules if r.kind in KIND_NEEDS)
+
+    def unsupported(self, dialects: Sequence[object]) -> list[str]:
+        """Why the rules that no dialect of `dialects` can carry out are refused, one text per capability they need
+        (empty: every rule can be carried out)."""
+        refused: dict[str, list[str]] = {}
+        for index, rule in enumerate(self.rules):
+            need = KIND_NEEDS.get(rule.kind)
+            if need is not None and not any(has_capability(d, need) for d in dialects):
+                refused.setdefault(need, []).append(f"#{index} ({rule.describe()})")
+        names = ", ".join(dialect_name(d) for d in dialects) or "no dialect"
+        return [f"fault rule{'s' if len(rules) > 1 else ''} {', '.join(rules)} need{'' if len(rules) > 1 else 's'} "
+                f"a dialect with {CAPABILITIES[need]} ({need}): {names} has none (dialects with it by default: "
+                f"{', '.join(dialects_with(need)) or 'none'})" for need, rules in refused.items()]
+
+
+def dialect_name(dialect: object) -> str:
+    return dialect if isinstance(dialect, str) else str(getattr(dialect, "name", type(dialect).__name__))
+
+
+def has_capability(dialect: object, capability: str) -> bool:
+    """Whether a dialect (an installed dialect object, or a registered dialect's name) has `capability`."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown dialect capability {capability!r}; known: {', '.join(CAPABILITIES)}")
+    if isinstance(dialect, str):
+        from ..dialects import get_dialect
+
+        dialect = get_dialect(dialect)
+    return bool(getattr(dialect, capability, False))
+
+
+def dialects_with(capability: str) -> list[str]:
+    """The registered dialects (by name) that have `capability` as they are installed by name."""
+    from ..dialects.base import dialect_names
+
+    return [name for name in dialect_names() if has_capability(name, capability)]
 
 
 def rule_rng(seed: int, rule_index: int, scope: int) -> random.Random:

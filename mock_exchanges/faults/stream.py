@@ -1,7 +1,7 @@
 """The fault filter of one WebSocket connection: engine frames in, what the client gets (and when) out.
 
 Frames pass through three stages, in this order:
-1. the rules: drop, duplicate, reorder, stall, burst, delay, unknown event, fill-before-ack, close...;
+1. the rules: drop, duplicate, reorder, stall, burst, delay, unknown event, fill-before-ack, corrupt, close...;
 2. the delay line (frames wait for their release time, order kept) and the burst buffer;
 3. the wire: `conn.send_text`, after which frames held for reordering or for a fill are released.
 Timed releases are driven by `poll(now_us)`, which the exchange's tick loop calls (and a loop timer on a
@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..frames import Frame, UserKind
 from .cursor import RuleCursor
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 
 #: how long an ack held for its fill waits at most before it goes out anyway
 ACK_HOLD_LIMIT_US = 2_000_000
+
+#: a dialect's `conn.corrupt`: (frame, its text on this connection, the connection's corruption random stream) ->
+#: (the text to send instead, what was changed for the fault record) or None (this frame cannot be corrupted)
+CorruptHook = Callable[[Frame, str, random.Random], tuple[str, dict[str, Any]] | None]
 
 
 class ConnectionFaults:
@@ -48,6 +53,7 @@ class ConnectionFaults:
         #: acks held until their order's fill: order id -> (deadline, text)
         self._acks: dict[int, tuple[int, str]] = {}
         self._jitter = random.Random(f"{controller.schedule.seed}:jitter:{ordinal}")
+        self._corruption = random.Random(f"{controller.schedule.seed}:corrupt:{ordinal}")
         self._timer: asyncio.TimerHandle | None = None
 
     # --- stage 1: rules ------------------------------------------------------------------------
@@ -75,10 +81,15 @@ class ConnectionFaults:
         copies = 1
         hold_for_fill = False
         reorder = 0
+        corrupted = False
         after: list[RuleCursor] = []
         for cursor in fired:
             rule = cursor.rule
             kind = rule.kind
+            if kind is FaultKind.CORRUPT:  # noted with what was changed, and only when something was
+                if not corrupted:
+                    text, corrupted = self._corrupt(frame, text, index, cursor.index)
+                continue
             self._note(kind.value, channel, index, cursor.index)
             if kind is FaultKind.DROP:
                 copies = 0
@@ -133,6 +144,21 @@ class ConnectionFaults:
 
     def _note(self, kind: str, channel: str, index: int, rule: int | None) -> None:
         self.controller.record_fault(kind, rule, conn=self.ordinal, ch=channel, i=index)
+
+    def _corrupt(self, frame: Frame, text: str, index: int, rule: int) -> tuple[str, bool]:
+        """The frame's text as the dialect corrupts it (content wrong, ids and checksum kept), and whether it did.
+
+        A connection whose dialect has no book checksum has no hook: the frame goes out as it is, and nothing is
+        recorded (a schedule with such a rule is refused where no served dialect has one: `FaultController`). So
+        is a frame the hook cannot corrupt (not a book update, a book without a checksum)."""
+        hook = self.conn.corrupt
+        done = hook(frame, text, self._corruption) if hook is not None else None
+        if done is None:
+            return text, False
+        corrupted, where = done
+        self.controller.record_fault(FaultKind.CORRUPT.value, rule, conn=self.ordinal, ch=frame.channel, i=index,
+                                     **where)
+        return corrupted, True
 
     # --- stage 2: delay line and bursts -----------------------------------------------------------
     def _stage2(self, text: str, now: int) -> None:

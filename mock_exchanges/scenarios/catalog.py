@@ -1,7 +1,9 @@
 """The named scenarios: each fault alone, and the realistic mixes.
 
-Channel and role names are the fault layer's (depth, trade, mark, user; create, cancel, snapshot), so every
-scenario runs on every dialect. Durations are short on purpose: the whole catalog is a CI gate.
+Channel and role names are the fault layer's (depth, trade, mark, user; create, cancel, snapshot), so a scenario
+runs on every dialect, unless it needs a dialect capability (`Scenario.needs`): `corrupt_book` corrupts book
+messages, which only a book checksum can reveal, so it applies to dialects whose book messages carry one (OKX) and
+is reported as not applicable elsewhere. Durations are short on purpose: the whole catalog is a CI gate.
 """
 
 from __future__ import annotations
@@ -82,6 +84,11 @@ _SCENARIOS = [
         R(K.CANCEL_FILL_RACE, probability=0.2),
         R(K.DISCONNECT, channel="depth", at_message=400),
     ), actions=(Action(2.0, ActionKind.TRIGGER_FUNDING, PERP),), duration_s=6.0),
+    Scenario("corrupt_book", "Book pushes whose content is wrong but whose sequence is right: only the checksum "
+             "tells.", faults=(
+                 R(K.CORRUPT, channel="depth", at_message=30),
+                 R(K.CORRUPT, channel="depth", probability=0.01),
+             )),
 ]
 
 CATALOG: dict[str, Scenario] = {s.name: s for s in _SCENARIOS}

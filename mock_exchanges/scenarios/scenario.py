@@ -1,7 +1,9 @@
 """A scenario: market flow + fault schedule + exchange actions + order activity + duration + seed.
 
 The mock exchange uses the flow, the schedule and the actions; the order activity is what a harness (the
-conformance runner) asks the connector under test to do while the scenario runs.
+conformance runner) asks the connector under test to do while the scenario runs. A scenario may need a dialect
+capability (`requires`, and whatever its fault rules need: `needs()`); on a dialect without it, it does not apply
+(`not_applicable`), and a harness reports it so instead of running it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..faults import FaultRule, Schedule
+from ..faults.schedule import CAPABILITIES, dialect_name, dialects_with, has_capability
 from ..flow import FlowConfig
 
 if TYPE_CHECKING:
@@ -70,6 +73,36 @@ class Scenario:
     seed: int = 0
     #: the conformance levels this scenario is meant to exercise
     levels: tuple[str, ...] = ("market_data", "orders", "perpetuals")
+    #: dialect capabilities (`mock_exchanges.faults.schedule.CAPABILITIES`) the scenario needs beyond those its
+    #: fault rules need (`needs()` has both): on a dialect without them it does not apply
+    requires: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.requires if c not in CAPABILITIES]
+        if unknown:
+            raise ValueError(f"scenario {self.name}: unknown dialect capability {', '.join(unknown)}; known: "
+                             f"{', '.join(CAPABILITIES)}")
+
+    def needs(self) -> tuple[str, ...]:
+        """Every dialect capability the scenario needs: those it declares and those its fault rules need (a
+        `corrupt` rule needs `book_checksum`)."""
+        return tuple(sorted(set(self.requires) | self.schedule().needs()))
+
+    def not_applicable(self, dialect: object) -> str | None:
+        """Why the scenario does not apply to `dialect` (a name or an installed dialect), or None when it does."""
+        missing = [c for c in self.needs() if not has_capability(dialect, c)]
+        if not missing:
+            return None
+        what = " and ".join(CAPABILITIES[c] for c in missing)
+        able = sorted(set.intersection(*(set(dialects_with(c)) for c in missing)))
+        return (f"not applicable: scenario {self.name} needs {what} ({', '.join(missing)}); the "
+                f"{dialect_name(dialect)} dialect has none (it applies to: {', '.join(able) or 'no dialect'})")
+
+    def dialects(self) -> list[str]:
+        """The registered dialects the scenario applies to."""
+        from ..dialects.base import dialect_names
+
+        return [name for name in dialect_names() if self.not_applicable(name) is None]
 
     def with_seed(self, seed: int) -> Scenario:
         return dataclasses.replace(self, seed=seed)
@@ -88,6 +121,8 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "description": self.description, "seed": self.seed,
                                "duration_s": self.duration_s, "levels": list(self.levels)}
+        if self.requires:
+            out["requires"] = list(self.requires)
         if self.flow is not None:
             out["flow"] = {k: (str(v) if isinstance(v, Decimal) else v)
                            for k, v in dataclasses.asdict(self.flow).items() if v is not None}
@@ -98,7 +133,8 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], name: str | None = None) -> Scenario:
-        known = {"name", "description", "seed", "duration_s", "levels", "flow", "faults", "actions", "orders"}
+        known = {"name", "description", "seed", "duration_s", "levels", "flow", "faults", "actions", "orders",
+                 "requires"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown scenario field(s): {', '.join(sorted(unknown))}")
@@ -114,7 +150,13 @@ class Scenario:
             duration_s=float(data.get("duration_s", 4.0)),
             seed=int(data.get("seed", 0)),
             levels=tuple(data.get("levels", ("market_data", "orders", "perpetuals"))),
+            requires=_names(data.get("requires", ())),
         )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A list of names, or one name alone (`requires = "book_checksum"`)."""
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _flow_fields(data: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from ..frames import text_frame, text_frame_payload
 from .hub import EventHub, Frame
 
 if TYPE_CHECKING:
-    from ..faults.stream import ConnectionFaults
+    from ..faults.stream import ConnectionFaults, CorruptHook
 
 _ids = itertools.count(1)
 #: how long a closing connection may take to send what it still has queued
@@ -63,6 +63,9 @@ class ClientConnection:
         self.terminate: Callable[[], None] | None = None
         #: set by the dialect: the text of an event type no client knows, for the `unknown_event` fault
         self.unknown_event: Callable[[], str] | None = None
+        #: set by a dialect whose book messages carry a checksum: a frame's text with its content corrupted and its
+        #: ids and checksum kept, and what was changed, for the `corrupt` fault (None back: cannot be corrupted)
+        self.corrupt: CorruptHook | None = None
         #: frames written to the socket
         self.sent = 0
         self.overflowed = False

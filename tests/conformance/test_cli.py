@@ -27,6 +27,8 @@ def test_list_shows_scenarios_checks_and_bounds() -> None:
     for chk in all_checks():
         assert chk.name in out
     assert "stale_snapshot" in out and "recovery_s" in out
+    [corrupt] = [line for line in out.splitlines() if line.split()[:1] == ["corrupt_book"]]
+    assert corrupt.endswith("(dialects: okx; needs book_checksum)")
 
 
 def test_usage_errors_exit_2() -> None:
@@ -70,6 +72,35 @@ def test_a_failing_required_check_exits_1_and_says_how_to_replay(tmp_path: Path)
     junit = ET.parse(tmp_path / "junit.xml").getroot()
     [node] = list(junit.iter("failure"))
     assert node.get("type") == "connector.ready" and "replay: conformance run" in (node.text or "")
+
+
+def test_a_scenario_that_does_not_apply_to_the_dialect_is_reported_not_applicable(tmp_path: Path) -> None:
+    code, out, err = cli("run", "--scenario", "corrupt_book", "--out", str(tmp_path), "--no-progress")
+    assert code == 0, out
+    assert "1 scenarios, jobs 1 (1 not applicable to binance: corrupt_book)" in err
+    [row] = [line for line in out.splitlines() if line.startswith("corrupt_book ")]
+    assert row.split()[1] == "N/A"
+    assert "PASSED: 1 scenarios (1 not applicable), 0 required check failures" in out
+    assert "Not applicable (not run, neither passed nor failed):\n  not applicable: scenario corrupt_book needs " in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    [scenario] = report["scenarios"]
+    assert (scenario["status"], scenario["not_applicable"], scenario["checks"]) == ("skip", True, [])
+    assert report["passed"] is True and report["exit_code"] == 0
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("1", "0", "1")
+    assert next(root.iter("skipped")).get("message", "").startswith("not applicable: scenario corrupt_book")
+
+
+def test_the_summary_counts_scenarios_by_status() -> None:
+    level = ConformanceLevel.ORDERS
+    passed = ScenarioResult("calm", "", "reference", "binance", 1, 2, level, ["spot"])
+    na = ScenarioResult("corrupt_book", "", "reference", "binance", 1, 3, level, skipped="not applicable: ...",
+                        not_applicable=True)
+    skipped = ScenarioResult("funding", "", "reference", "binance", 1, 4, level, skipped="not gated at orders")
+    suite = SuiteResult("reference", "binance", level, 1, [passed, na, skipped])
+    assert suite.counts() == {"PASS": 1, "N/A": 1, "SKIP": 1} and suite.exit_code == 0
+    assert "PASSED: 3 scenarios (1 passed, 1 skipped, 1 not applicable), 0 required" in summary(suite)
+    assert "PASSED: 1 scenarios, 0 required" in summary(SuiteResult("reference", "binance", level, 1, [passed]))
 
 
 def test_jobs_2_runs_scenarios_in_separate_processes(tmp_path: Path) -> None:

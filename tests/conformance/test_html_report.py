@@ -140,7 +140,7 @@ def assert_grid(page: Page, scenarios: int) -> None:
     assert set(rows) == names
     assert len(page.cells) == len(names) * scenarios  # a cell per check x scenario
     for name, text in page.cells:
-        assert re.match(r"^\S (PASS|FAIL|WARN|ERROR|SKIP|n/a)\b", text), (name, text)
+        assert re.match(r"^\S (PASS|FAIL|WARN|ERROR|SKIP|N/A|n/a)(\b|$)", text), (name, text)
     groups = [attrs for tag, attrs in page.tags if tag == "th" and attrs.get("scope") == "rowgroup"]
     assert len(groups) == len({c.level for c in all_checks()})
     for level in ConformanceLevel:
@@ -318,3 +318,16 @@ def test_harness_errors_and_skipped_scenarios_render_without_timelines() -> None
     assert {t for _, t in page.cells} == {"\u26a0 ERROR", "\u2013 SKIP"}
     assert "Traceback: boom <here>" in page.all_text and "the harness failed" in page.all_text
     assert "ERROR" in page.all_text and not timeline_svgs(page)
+
+
+def test_a_scenario_not_applicable_to_the_dialect_is_shown_as_such() -> None:
+    level = ConformanceLevel.MARKET_DATA
+    why = "not applicable: scenario corrupt_book needs book messages that carry a checksum of the book"
+    na = ScenarioResult("corrupt_book", "", "reference", "binance", 1, 13, level, skipped=why, not_applicable=True)
+    skipped = ScenarioResult("funding", "", "reference", "binance", 1, 12, level, skipped="not gated at orders")
+    page = Page(render_html([na, skipped]))
+    assert_self_contained(page)
+    assert_grid(page, 2)
+    assert {t for _, t in page.cells} == {"\u2205 N/A", "\u2013 SKIP"}
+    assert "\u2205 N/A" in page.all_text and why in page.all_text
+    assert "not applicable to the dialect (not run): corrupt_book" in page.all_text

@@ -99,9 +99,22 @@ async def test_a_scenario_outside_the_level_is_skipped_not_run() -> None:
     assert result.status == "skip" and result.passed and not result.checks and result.venues == []
 
 
+async def test_a_scenario_that_does_not_apply_to_the_dialect_is_not_applicable_not_run() -> None:
+    for dialect in ("binance", "bitstamp"):
+        result = await run_scenario("reference", dialect, "corrupt_book", SEED, RunOptions(out_dir=None))
+        assert result.not_applicable and result.status == "skip" and result.label == "N/A"
+        assert result.error is None and not result.checks and result.venues == [] and result.transcript is None
+        assert result.skipped is not None and result.skipped.startswith(
+            "not applicable: scenario corrupt_book needs book messages that carry a checksum of the book")
+        assert result.to_dict()["not_applicable"] is True and result.to_dict()["status"] == "skip"
+    gated = await run_scenario("reference", "binance", "funding", SEED,
+                               RunOptions(out_dir=None, level=ConformanceLevel.ORDERS))
+    assert not gated.not_applicable and gated.label == "SKIP"  # skipped for its level: not the same thing
+
+
 def test_scenarios_and_seeds() -> None:
     assert [s.name for s in resolve_scenarios("all")][:2] == ["calm", "out_of_order"]
-    assert len(resolve_scenarios("all")) == 12
+    assert len(resolve_scenarios("all")) == 13 and resolve_scenarios("all")[-1].name == "corrupt_book"
     assert [s.name for s in resolve_scenarios("gaps, calm")] == ["gaps", "calm"]
     with pytest.raises(ValueError, match="unknown scenario"):
         resolve_scenarios("nope")

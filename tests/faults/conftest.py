@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ from mock_exchanges.engine import Account, VirtualClock
 from mock_exchanges.faults import FaultRule, Schedule, Transcript
 from mock_exchanges.flow import FlowConfig
 from mock_exchanges.server import MockExchange, MockExchangeConfig, MockExchangeServer
+from mock_exchanges.server.connection import ClientConnection
 from tests.server.conftest import signed, wait_for
 
 SEED = 7
@@ -102,12 +104,12 @@ async def subscribed(server: MockExchangeServer, count: int) -> None:
 # --- helpers for REST, user-stream, transcript and property tests -------------------------------------
 @asynccontextmanager
 async def schedule_server(schedule: Schedule, seed: int = SEED, transcript: Transcript | None = None,
-                          levels: int = 50) -> AsyncIterator[MockExchangeServer]:
+                          levels: int = 50, dialect: str = "binance") -> AsyncIterator[MockExchangeServer]:
     """`faulty_server` with the schedule given whole: its seed may differ from the exchange's."""
     config = MockExchangeConfig(seed=seed, flow=FlowConfig(levels_per_side=levels, rate_per_s=1), faults=schedule)
     exchange = MockExchange(config, clock=VirtualClock(), transcript=transcript)
     exchange.flow_paused = True
-    async with MockExchangeServer(exchange) as server:
+    async with MockExchangeServer(exchange, dialects=[dialect]) as server:
         yield server
 
 
@@ -168,6 +170,28 @@ async def listen_key(session: aiohttp.ClientSession, server: MockExchangeServer,
     assert reply.status == 200, reply
     key: str = reply.body["listenKey"]
     return key
+
+
+def advance(server: MockExchangeServer, ms: int) -> None:
+    """Move the virtual clock and release what became due, in one synchronous go (the tick loop would do it
+    too, but at a wall-clock moment)."""
+    clock = server.exchange.engine.clock
+    clock.advance_ms(ms)  # type: ignore[attr-defined]
+    server.exchange.faults.poll(clock.now_us())
+
+
+async def settled(server: MockExchangeServer, *clients: RawClient) -> None:
+    """Every client (in the order their connections were opened) has received everything its connection was given
+    to send."""
+    by_ordinal = {c.ordinal: c for c in server.exchange.connections.values()}
+    for ordinal, client in enumerate(clients, start=1):
+        conn = by_ordinal[ordinal]
+        assert conn.faults is None or not conn.faults.holding
+        await client.wait(functools.partial(delivered, conn=conn))
+
+
+def delivered(client: RawClient, conn: ClientConnection) -> bool:
+    return len(client.texts) == conn.sent and not conn._queue
 
 
 async def disconnected(server: MockExchangeServer, count: int = 0) -> None:

@@ -1,9 +1,14 @@
 """Property: a fault schedule changes what clients see, never what happened.
 
-For any schedule of view faults - every WebSocket kind, refused handshakes, stale and slow snapshots, and REST
-faults on reads (snapshots and order queries) - one fixed run (the same flow steps, the same engine commands,
-the same clients connecting and the same REST reads, which may fail) ends in exactly the engine state of the
-same run without faults: books and their update ids, every account's balances, orders, trades and positions.
+For any schedule of view faults - every WebSocket kind the dialect can carry out, refused handshakes, stale and
+slow snapshots, and REST faults on reads (snapshots and order queries) - one fixed run (the same flow steps, the
+same engine commands, the same clients connecting and the same REST reads, which may fail) ends in exactly the
+engine state of the same run without faults: books and their update ids, every account's balances, orders, trades
+and positions.
+
+On Binance (streams and user data, every kind but `corrupt`, which a dialect without a book checksum refuses) and
+on OKX (books sockets, every schedule with at least one `corrupt` rule: a corrupted push reads the engine's book to
+pick the level it gets wrong, and must never touch it).
 
 The cancel/fill race is left out on purpose: it fills an order through the engine, as the market would.
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import time
 from decimal import Decimal
@@ -23,7 +29,7 @@ from hypothesis import strategies as st
 
 from mock_exchanges.engine import EngineError, OrderType, Side
 from mock_exchanges.faults import FaultKind, FaultRule, Schedule, generate
-from mock_exchanges.faults.schedule import WS_KINDS
+from mock_exchanges.faults.schedule import KIND_NEEDS, WS_KINDS, has_capability
 from mock_exchanges.server import MockExchangeServer
 from tests.faults.conftest import SEED, RawClient, call, listen_key, schedule_server, step, ws_api_subscribe_request
 from tests.server.conftest import wait_for
@@ -32,6 +38,14 @@ PERP = "BTCUSDT-PERP"
 ROUNDS = 4
 STREAMS = ("/ws/btcusdt@depth", "/stream?streams=btcusdt@trade/btcusdt@depth", "/fstream/public/ws/btcusdt@depth")
 READ_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+#: OKX: one public socket per books subscription (channel, instId)
+OKX_BOOKS = (("books", "BTC-USDT"), ("books50-l2-tbt", "BTC-USDT"), ("books", "BTC-USDT-SWAP"))
+
+
+def ws_kinds(dialect: str) -> list[FaultKind]:
+    """The WebSocket fault kinds `dialect` can carry out (`corrupt` needs a book checksum)."""
+    return sorted((k for k in WS_KINDS if k not in KIND_NEEDS or has_capability(dialect, KIND_NEEDS[k])),
+                  key=lambda k: k.value)
 
 # --- schedules --------------------------------------------------------------------------------------------
 WS_CHANNELS = st.sampled_from([None, "depth", "trade", "user"])
@@ -51,8 +65,8 @@ def triggers(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
-def ws_rules(draw: st.DrawFn) -> FaultRule:
-    kind = draw(st.sampled_from(sorted(WS_KINDS, key=lambda k: k.value)))
+def ws_rules(draw: st.DrawFn, dialect: str = "binance") -> FaultRule:
+    kind = draw(st.sampled_from(ws_kinds(dialect)))
     return FaultRule(kind, channel=draw(WS_CHANNELS), connection=draw(st.sampled_from([None, 1, 2, 3, 4, 5])),
                      user_kind=draw(st.sampled_from([None, None, "order", "fill", "balance"])),
                      hold=draw(st.integers(1, 4)), delay_ms=draw(st.sampled_from([0.0, 20.0, 300.0])),
@@ -79,14 +93,25 @@ def view_rules(draw: st.DrawFn) -> FaultRule:
 
 
 @st.composite
-def schedules(draw: st.DrawFn) -> Schedule:
+def schedules(draw: st.DrawFn, dialect: str = "binance") -> Schedule:
     seed = draw(st.integers(0, 2**31))
     # concrete WS rules drawn by the project's own generator, plus explicit ones with their parameters
-    rates = draw(st.dictionaries(st.sampled_from(sorted(WS_KINDS - {FaultKind.TERMINATE}, key=lambda k: k.value)),
-                                 st.sampled_from([0.01, 0.05]), max_size=4))
+    kinds = [k for k in ws_kinds(dialect) if k is not FaultKind.TERMINATE]
+    rates = draw(st.dictionaries(st.sampled_from(kinds), st.sampled_from([0.01, 0.05]), max_size=4))
     generated = generate(seed, rates, channel=draw(st.sampled_from(["depth", "user", "trade"])), horizon=60)
-    explicit = draw(st.lists(st.one_of(ws_rules(), view_rules()), min_size=1, max_size=6))
+    explicit = draw(st.lists(st.one_of(ws_rules(dialect), view_rules()), min_size=1, max_size=6))
     return Schedule(seed=seed, rules=generated.rules + tuple(explicit))
+
+
+@st.composite
+def okx_schedules(draw: st.DrawFn) -> Schedule:
+    """OKX schedules with at least one `corrupt` rule (on every books socket, or on one of them)."""
+    schedule = draw(schedules("okx"))
+    corrupt = draw(st.lists(st.builds(FaultRule, st.just(FaultKind.CORRUPT),
+                                      channel=st.sampled_from([None, "depth"]),
+                                      connection=st.sampled_from([None, 1, 2, 3])).flatmap(
+        lambda rule: triggers().map(lambda when: dataclasses.replace(rule, **when))), min_size=1, max_size=3))
+    return Schedule(seed=schedule.seed, rules=tuple(corrupt) + schedule.rules)
 
 
 # --- the fixed run ----------------------------------------------------------------------------------------
@@ -176,6 +201,51 @@ async def fixed_run(schedule: Schedule) -> tuple[dict[str, Any], int]:
             await wait_for(lambda: not server.exchange.connections, timeout=2.0)
 
 
+async def fixed_okx_run(schedule: Schedule) -> tuple[dict[str, Any], int]:
+    """The same engine commands as `fixed_run`, watched through OKX books sockets and REST books."""
+    async with schedule_server(schedule, levels=30, dialect="okx") as server, aiohttp.ClientSession() as session:
+        engine = server.exchange.engine
+        spot, perp = server.exchange.trading_accounts
+        clients: list[RawClient] = []
+        try:
+            for channel, inst_id in OKX_BOOKS:
+                if client := await connect(session, server.ws_url + "/ws/v5/public"):
+                    clients.append(client)
+                    await client.ws.send_json({"op": "subscribe", "args": [{"channel": channel, "instId": inst_id}]})
+                    with contextlib.suppress(AssertionError):  # the snapshot follows the ack (unless refused)
+                        await client.wait(lambda c: any(m.get("action") == "snapshot" for m in c.messages
+                                                        if isinstance(m, dict)), timeout=2.0)
+            for n in range(ROUNDS):
+                step(server, 6)
+                step(server, 3, PERP)
+                bid = engine.book("BTCUSDT", 1).bids[0][0]
+                resting = command(engine.place_order, spot.account_id, "BTCUSDT", Side.BUY, OrderType.LIMIT,
+                                  Decimal("0.002"), bid)
+                command(engine.place_order, perp.account_id, "BTCUSDT", Side.SELL, OrderType.MARKET, Decimal("0.003"))
+                command(engine.place_order, perp.account_id, PERP, Side.SELL if n == 0 else Side.BUY,
+                        OrderType.MARKET, Decimal("0.01"))
+                if resting is not None and not resting.order.status.is_terminal and n % 2:
+                    command(engine.cancel_order, spot.account_id, "BTCUSDT", resting.order.order_id)
+                for inst_id in ("BTC-USDT", "BTC-USDT-SWAP"):
+                    await read(call(session, server, "GET", "/api/v5/market/books", {"instId": inst_id, "sz": 20},
+                                    timeout=1.0))
+                clock = engine.clock
+                clock.advance_ms(250)  # type: ignore[attr-defined]
+                server.exchange.faults.poll(clock.now_us())
+            return truth(server), server.exchange.faults.fired
+        finally:
+            for client in clients:
+                await client.close()
+            await wait_for(lambda: not server.exchange.connections, timeout=2.0)
+
+
+@functools.cache
+def no_fault_okx_truth() -> dict[str, Any]:
+    expected, fired = asyncio.run(fixed_okx_run(Schedule(seed=SEED)))
+    assert fired == 0
+    return expected
+
+
 @functools.cache
 def no_fault_truth() -> dict[str, Any]:
     expected, fired = asyncio.run(fixed_run(Schedule(seed=SEED)))
@@ -196,6 +266,25 @@ def test_faults_never_change_the_engine_truth(schedule: Schedule) -> None:
     assert got["trades"] == expected["trades"]
     assert got["accounts"] == expected["accounts"]
     assert got == expected
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schedule=okx_schedules())
+def test_corrupting_okx_books_never_changes_the_engine_truth(schedule: Schedule) -> None:
+    note(f"schedule seed={schedule.seed}")
+    note(f"rules={[r.to_dict() for r in schedule.rules]}")
+    expected = no_fault_okx_truth()
+    got, fired = asyncio.run(fixed_okx_run(schedule))
+    note(f"{fired} faults fired")
+    assert got == expected
+
+
+def test_corrupting_every_okx_books_push_fires_and_never_changes_the_engine_truth() -> None:
+    """The property's run, with every books push corrupted: faults do fire in it (the property is not vacuous)."""
+    got, fired = asyncio.run(fixed_okx_run(Schedule(seed=SEED, rules=(FaultRule(FaultKind.CORRUPT),))))
+    assert fired > 3 * ROUNDS * 6 and got == no_fault_okx_truth()
+    assert ws_kinds("binance") == sorted(WS_KINDS - {FaultKind.CORRUPT}, key=lambda k: k.value)
+    assert FaultKind.CORRUPT in ws_kinds("okx")
 
 
 def test_the_no_fault_run_is_itself_deterministic_and_busy() -> None:

@@ -6,7 +6,6 @@ steps the flow, calls REST or advances the clock, so nothing in the transcript d
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,16 +18,16 @@ from aiohttp.test_utils import TestServer
 
 from mock_exchanges.faults import FaultKind, FaultRule, Schedule, Transcript, read_transcript
 from mock_exchanges.faults.replay import Recording, create_replay_app
-from mock_exchanges.server import MockExchangeServer
-from mock_exchanges.server.connection import ClientConnection
 from tests.faults.conftest import (
     SEED,
     RawClient,
     Reply,
+    advance,
     call,
     caught_up,
     disconnected,
     schedule_server,
+    settled,
     step,
     subscribed,
 )
@@ -86,27 +85,6 @@ async def drive(schedule: Schedule, transcript: Transcript | None = None, rounds
             run.received = [list(faulty.texts), list(control.texts)]
         await disconnected(server)
     return run
-
-
-def advance(server: MockExchangeServer, ms: int) -> None:
-    """Move the virtual clock and release what became due, in one synchronous go (the tick loop would do it
-    too, but at a wall-clock moment)."""
-    clock = server.exchange.engine.clock
-    clock.advance_ms(ms)  # type: ignore[attr-defined]
-    server.exchange.faults.poll(clock.now_us())
-
-
-async def settled(server: MockExchangeServer, *clients: RawClient) -> None:
-    """Every client has received everything its connection was given to send."""
-    by_ordinal = {c.ordinal: c for c in server.exchange.connections.values()}
-    for ordinal, client in enumerate(clients, start=1):
-        conn = by_ordinal[ordinal]
-        assert conn.faults is None or not conn.faults.holding
-        await client.wait(functools.partial(delivered, conn=conn))
-
-
-def delivered(client: RawClient, conn: ClientConnection) -> bool:
-    return len(client.texts) == conn.sent and not conn._queue
 
 
 def sends(run: Run, conn: int) -> list[str]:

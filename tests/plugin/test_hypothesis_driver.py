@@ -66,6 +66,12 @@ def test_every_catalog_scenario_reads_back_equal(name: str) -> None:
     assert _read_back(CATALOG[name]) == CATALOG[name]
 
 
+def test_a_scenario_that_requires_a_capability_reads_back_equal() -> None:
+    needy = Scenario("needy", "calm on checksummed books", requires=("book_checksum",))
+    assert 'requires = ["book_checksum"]' in scenario_toml(needy)
+    assert _read_back(needy) == needy
+
+
 def test_a_quiet_scenario_reads_back_quiet() -> None:
     quiet = fuzz_scenario([FaultRule(FaultKind.DROP, channel="depth", at_message=3)], flow=None)
     assert _read_back(quiet).flow is None
@@ -135,3 +141,10 @@ def test_the_driver_inside_pytest_with_the_connector_fixture(pytester: pytest.Py
     """)
     result = pytester.runpytest_inprocess()
     result.assert_outcomes(passed=1)
+
+
+def test_corrupt_rules_on_a_dialect_without_a_book_checksum_are_a_usage_error() -> None:
+    """Nothing could be checked (the scenario does not apply): say so rather than pass."""
+    rules = [FaultRule(FaultKind.CORRUPT, channel="depth", at_message=3)]
+    with pytest.raises(ValueError, match="not applicable: scenario shrunk needs book messages that carry a checksum"):
+        check_connector_under("reference", rules, dialect="binance")

@@ -144,7 +144,7 @@ def test_level_markers_select_and_skip_by_the_claimed_level(inner: pytest.Pytest
     generated = inner.runpytest_inprocess("--conformance", "--collect-only", "-q", "-m",
                                           "conformance_perpetuals and not conformance_orders")
     generated.stdout.fnmatch_lines(["conftest.py::conformance[[]binance-funding[]]", "test_levels.py::test_funding",
-                                    "2/16 tests collected (14 deselected)*"])
+                                    "2/17 tests collected (15 deselected)*"])  # 13 generated, 4 written
 
 
 def test_known_deviation_turns_a_failure_into_xfail(inner: pytest.Pytester) -> None:
@@ -268,3 +268,17 @@ def test_a_scenario_or_level_the_run_cannot_have_fails_with_a_message(inner: pyt
     result.stdout.fnmatch_lines(["conformance_run: unknown scenario 'nope'; known: calm, *"])
     result.stdout.fnmatch_lines(["conformance_run: connector reference supports level orders on binance, "
                                  "not perpetuals"])
+
+
+def test_a_generated_test_whose_scenario_does_not_apply_to_the_dialect_is_skipped(inner: pytest.Pytester) -> None:
+    inner.makeconftest(TEN_LINE_CONFTEST)
+    result = inner.runpytest_inprocess("--conformance", "--conformance-scenario", "calm,corrupt_book",
+                                       "--conformance-level", "market_data", "--conformance-duration-scale", "0.25",
+                                       "-rs", "-v")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines([
+        "conftest.py::conformance[[]binance-calm[]] PASSED*",
+        "conftest.py::conformance[[]binance-corrupt_book[]] SKIPPED*",
+        "SKIPPED [[]1[]] conftest.py*: not applicable: scenario corrupt_book needs book messages that carry a checksum "
+        "of the book (book_checksum); the binance dialect has none (it applies to: okx)",
+    ])

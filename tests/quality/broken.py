@@ -154,6 +154,20 @@ class KeepsDeletedLevels(Planted):
         self.retype_strategies(_KeepsDeletedLevels)
 
 
+class _NoChecksum(SyncStrategy):
+    def _checksum_ok(self, expected: int | None) -> bool:
+        return True  # the checksum the message carries is never compared with the book's
+
+
+class IgnoresChecksum(Planted):
+    """Ignores the book checksum: an OKX books push whose seqId follows the book's is applied and its seqId claimed
+    without comparing the CRC32 of the top 25 levels with the push's `checksum`, so a push whose content is wrong
+    (its sequence right) leaves a wrong level in the book until that level changes again or the next snapshot."""
+
+    def plant_late(self) -> None:
+        self.retype_strategies(_NoChecksum)
+
+
 class _SnapshotReplacesBook(SyncStrategy):
     def _rebase(self, snapshot: SnapshotMessage) -> Outcome:
         self._recording = None
@@ -506,6 +520,7 @@ def _broken(name: str, check: str, mixin: type[Planted] | None = None, *, tuning
 BROKEN: dict[str, BrokenConnector] = {b.name: b for b in [
     _broken("ignores_gaps", "book.truth", IgnoresGaps),
     _broken("keeps_deleted_levels", "book.not_crossed", KeepsDeletedLevels),
+    _broken("ignores_checksum", "book.truth", IgnoresChecksum),
     _broken("id_goes_back", "book.monotonic_id", IdGoesBack, stage=SAFETY_NET_1_5_S),
     _broken("never_resnapshots", "book.recovery", NeverResnapshots),
     _broken("applies_stale_diffs", "book.no_stale_diff", AppliesStaleDiffs),

@@ -5,7 +5,8 @@ connector must pass the very same scenario, seed and bounds, with the same stage
 
 The runs are in-process (each on its own mock exchange on 127.0.0.1) and mostly idle (waiting on the scenario's
 clock), so the module runs them all at once, `QUALITY_CONCURRENCY` at a time, in one event loop (`outcomes`), and
-each test reads its result. A failing case prints its seed and how to replay it. `QUALITY_SEED` changes the seed.
+each test reads its result (under pytest-xdist, one worker runs them and the others read its results). A failing
+case prints its seed and how to replay it. `QUALITY_SEED` changes the seed.
 
 The bounds are the defaults but `ready_s`: 5 s (the reference is ready in under 2 s here; a connector that never
 gets ready then costs 5 s, not 15).
@@ -17,6 +18,7 @@ import ast
 import asyncio
 import logging
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +37,11 @@ from mock_exchanges.scenarios import OrderActivity, Scenario, get_scenario, scen
 from mock_exchanges.scenarios.scenario import Action, ActionKind
 
 from .broken import BROKEN, BrokenConnector
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: each xdist worker runs the module's runs itself
+    fcntl = None  # type: ignore[assignment]
 
 SEED = int(os.environ.get("QUALITY_SEED", "1"))
 CONCURRENCY = int(os.environ.get("QUALITY_CONCURRENCY", "6"))
@@ -145,6 +152,7 @@ def catalog(name: str, level: ConformanceLevel = ORDERS, dialect: str = "binance
 #: broken connector -> the scenario that exposes its bug
 CASES: dict[str, Exposure] = {
     "ignores_gaps": Exposure(EARLY_GAPS, MARKET_DATA),
+    "ignores_checksum": catalog("corrupt_book", MARKET_DATA, dialect="okx"),
     "keeps_deleted_levels": Exposure(PRICE_CLIMB, MARKET_DATA),
     "id_goes_back": Exposure(STALE_RESNAPSHOT, MARKET_DATA, scale=1.0),
     "never_resnapshots": Exposure(EARLY_GAPS, MARKET_DATA),
@@ -238,18 +246,42 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Outcomes:
         if key not in found.reference:
             found.reference[key] = Run(f"reference {exposure.scenario.name} {len(found.reference)}", broken.baseline(),
                                        exposure)
+    runs = [*found.broken.values(), *found.reference.values()]
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or fcntl is None:
+        _run_outcomes(found, runs, tmp_path_factory.mktemp("quality"))
+        return found
+    # Under pytest-xdist every worker that is given one of this module's tests would run them all (a module fixture
+    # is per process): the first one runs them and leaves the results for the others, which wait for them (the
+    # pattern pytest-xdist documents for a fixture that must run once per session).
+    shared = tmp_path_factory.getbasetemp().parent / f"quality-outcomes-seed{SEED}.pickle"
+    with open(f"{shared}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if shared.exists():
+                results, found.wall_s = pickle.loads(shared.read_bytes())
+                for run, (result, wall_s, scenario_file) in zip(runs, results, strict=True):
+                    run.result, run.wall_s, run.scenario_file = result, wall_s, scenario_file
+                print(f"\nquality runs of another worker ({found.wall_s:.1f}s), read by {worker}")
+                return found
+            _run_outcomes(found, runs, tmp_path_factory.mktemp("quality"))
+            shared.write_bytes(pickle.dumps(([(r.result, r.wall_s, r.scenario_file) for r in runs], found.wall_s)))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return found
+
+
+def _run_outcomes(found: Outcomes, runs: list[Run], out_dir: Path) -> None:
     root = logging.getLogger()
     level = root.level
     start = time.monotonic()
     try:
-        asyncio.run(_run_all([*found.broken.values(), *found.reference.values()],
-                             tmp_path_factory.mktemp("quality"), CONCURRENCY))
+        asyncio.run(_run_all(runs, out_dir, CONCURRENCY))
     finally:
         root.setLevel(level)  # each run sets the root level for its log file; concurrent runs may not restore it
     found.wall_s = time.monotonic() - start
     print(f"\n{len(found.broken)} broken connectors and {len(found.reference)} reference runs, seed {SEED}, "
           f"{CONCURRENCY} at a time: {found.wall_s:.1f}s")
-    return found
 
 
 def explain(run: Run) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mock_exchanges.cli import main
+from mock_exchanges.dialects.okx import OkxDialect
 from mock_exchanges.engine import VirtualClock
 from mock_exchanges.faults import FaultKind, FaultRule
 from mock_exchanges.scenarios import CATALOG, Action, ActionKind, Scenario, get_scenario, load_scenarios
@@ -18,7 +19,7 @@ from mock_exchanges.server import MockExchange
 from tests.server.conftest import wait_for
 
 ISSUE_NAMES = ["calm", "out_of_order", "gaps", "duplicates", "stale_snapshot", "disconnects", "stalls",
-               "rate_limits", "cancel_fill_race", "user_stream_loss", "funding", "chaos"]
+               "rate_limits", "cancel_fill_race", "user_stream_loss", "funding", "chaos", "corrupt_book"]
 
 
 def test_the_catalog_has_every_named_scenario() -> None:
@@ -55,8 +56,9 @@ def _toml(scenario: Scenario) -> str:
 
     data = scenario.to_dict()
     lines = [f"[scenario.{scenario.name}]"]
-    for key in ("description", "seed", "duration_s", "levels"):
-        lines.append(f"{key} = {value(data[key])}")
+    for key in ("description", "seed", "duration_s", "levels", "requires"):
+        if key in data:
+            lines.append(f"{key} = {value(data[key])}")
     for table in ("flow", "orders"):
         lines.append(f"[scenario.{scenario.name}.{table}]")
         lines += [f"{k} = {value(v)}" for k, v in data[table].items()]
@@ -124,7 +126,53 @@ async def test_serve_runs_a_named_scenario_and_writes_its_transcript(tmp_path: P
 
 def test_cli_lists_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenarios"]) == 0
-    assert capsys.readouterr().out.split()[0] == "calm"
+    out = capsys.readouterr().out
+    assert out.split()[0] == "calm"
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert lines["corrupt_book"].endswith("(dialects: okx; needs book_checksum)")
+    assert "dialects:" not in lines["gaps"]
+
+
+# --- which dialects a scenario applies to ----------------------------------------------------------------------
+def test_every_scenario_applies_to_every_dialect_but_corrupt_book() -> None:
+    for scenario in CATALOG.values():
+        if scenario.name == "corrupt_book":
+            continue
+        assert scenario.needs() == () and scenario.dialects() == ["binance", "bitstamp", "okx"], scenario.name
+        assert all(scenario.not_applicable(d) is None for d in ("binance", "bitstamp", "okx"))
+
+
+def test_corrupt_book_needs_a_book_checksum_which_only_okx_has() -> None:
+    corrupt = get_scenario("corrupt_book")
+    assert corrupt.requires == () and corrupt.needs() == ("book_checksum",)  # derived from its corrupt rules
+    assert corrupt.dialects() == ["okx"] and corrupt.not_applicable("okx") is None
+    for dialect in ("binance", "bitstamp"):
+        why = corrupt.not_applicable(dialect)
+        assert why == (f"not applicable: scenario corrupt_book needs book messages that carry a checksum of the book "
+                       f"(book_checksum); the {dialect} dialect has none (it applies to: okx)")
+    # an installed dialect object is asked too: OKX with its checksum retired (always 0) has none
+    assert corrupt.not_applicable(OkxDialect(checksum=False)) is not None
+    assert corrupt.not_applicable(OkxDialect()) is None
+
+
+def test_a_scenario_can_declare_the_capabilities_it_needs(tmp_path: Path) -> None:
+    declared = Scenario("checksummed_calm", "calm, on checksummed books only", requires=("book_checksum",))
+    assert declared.needs() == ("book_checksum",) and declared.dialects() == ["okx"]
+    path = tmp_path / "s.toml"
+    path.write_text(_toml(declared))
+    assert "requires = [\"book_checksum\"]" in path.read_text()
+    assert load_scenarios(path) == {"checksummed_calm": declared}
+    with pytest.raises(ValueError, match="unknown dialect capability telepathy; known: book_checksum"):
+        Scenario("x", requires=("telepathy",))
+    assert "requires" not in get_scenario("calm").to_dict()
+
+
+def test_serve_refuses_corrupt_book_on_a_dialect_without_a_checksum(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--dialect", "bitstamp", "--scenario", "corrupt_book", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("mock-exchange serve: fault rules #0 (corrupt channel=depth at_message=30), #1 (corrupt "
+                   "channel=depth p=0.01) need a dialect with book messages that carry a checksum of the book "
+                   "(book_checksum): bitstamp has none (dialects with it by default: okx)\n")
 
 
 def test_cli_rejects_an_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:

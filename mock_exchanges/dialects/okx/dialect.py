@@ -35,6 +35,9 @@ class OkxDialect:
         """`checksum=False`: books pushes carry `"checksum": 0`, as OKX sends from 2026-06-23 (announced
         deprecation); clients must then rely on the seqId/prevSeqId chain alone."""
         self.checksum = checksum
+        #: the dialect capability the `corrupt` fault needs (`mock_exchanges.faults.schedule.CAPABILITIES`): books
+        #: pushes carry a CRC32 of the top 25 levels, so a push whose content is wrong can be told from a true one
+        self.book_checksum = checksum
 
     def install(self, app: web.Application, exchange: MockExchange) -> None:
         ctx = self._ctx = OkxContext(exchange)

@@ -10,6 +10,7 @@ state; tickers by the current ticker. The text "ping" is answered "pong".
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -35,6 +36,7 @@ from .channels import (
     push,
 )
 from .context import OkxContext
+from .corrupt import corrupt_books_push
 from .encoder import OkxEncoder
 from .errors import OkxError
 from .formats import dumps
@@ -97,6 +99,10 @@ class Session:
     def unknown_event(self) -> str:
         """A push on a channel no client subscribed to or knows: a robust client ignores it."""
         return push({"channel": "mock-unknown-channel"}, dumps([{"ts": str(self.ctx.now_ms())}]))
+
+    def corrupt(self, frame: Frame, text: str, rng: random.Random) -> tuple[str, dict[str, Any]] | None:
+        """A books update with one level's size wrong and its ids and checksum kept (see `corrupt.py`)."""
+        return corrupt_books_push(self.ctx, frame, text, rng)
 
     # --- requests ------------------------------------------------------------------------------------
     def handle(self, text: str) -> None:
@@ -242,6 +248,8 @@ class OkxStreams:
         session = Session(self, conn, private)
         conn.terminate = session.terminate
         conn.unknown_event = session.unknown_event
+        if not private and self.ctx.send_checksum:  # books pushes carry a checksum: corrupting them can be told
+            conn.corrupt = session.corrupt
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
