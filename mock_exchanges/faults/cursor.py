@@ -32,6 +32,15 @@ class RuleCursor:
                 and (rule.symbol is None or rule.symbol == frame.symbol)
                 and (rule.user_kind is None or rule.user_kind == frame.kind))
 
+    def hits(self, frame: Frame, elapsed_s: float) -> bool:
+        """`selects(frame)`, and if so `fires(...)` on it: the fault filter's one question per rule and frame."""
+        rule = self.rule
+        if ((rule.symbol is not None and rule.symbol != frame.symbol)
+                or (rule.user_kind is not None and rule.user_kind != frame.kind)
+                or (rule.channel is not None and rule.channel != frame.channel)):
+            return False
+        return self.fires(elapsed_s, frame.first_update_id, frame.last_update_id)
+
     def fires(self, elapsed_s: float, first_update_id: int = 0, last_update_id: int = 0) -> bool:
         """Count one selected message and say whether the rule fires on it."""
         self.seen += 1
