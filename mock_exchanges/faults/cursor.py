@@ -26,14 +26,9 @@ class RuleCursor:
                          and rule.end_s is None)
         self._probability = rule.probability
 
-    def selects(self, frame: Frame) -> bool:
-        rule = self.rule
-        return ((rule.channel is None or rule.channel == frame.channel)
-                and (rule.symbol is None or rule.symbol == frame.symbol)
-                and (rule.user_kind is None or rule.user_kind == frame.kind))
-
     def hits(self, frame: Frame, elapsed_s: float) -> bool:
-        """`selects(frame)`, and if so `fires(...)` on it: the fault filter's one question per rule and frame."""
+        """Whether the rule selects `frame` (its channel, symbol and user event kind) and, if so, fires on it (`fires`):
+        the fault filter's one question per rule and frame."""
         rule = self.rule
         if ((rule.symbol is not None and rule.symbol != frame.symbol)
                 or (rule.user_kind is not None and rule.user_kind != frame.kind)
