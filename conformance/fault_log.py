@@ -13,6 +13,9 @@ from mock_exchanges.faults import read_transcript
 
 #: records of the fault layer that are not faults
 _NOT_FAULTS = frozenset({"quiesce"})
+#: faults after which no connector needs a fresh book snapshot: a duplicate is stale, an unknown event is ignored,
+#: the user-stream and order faults leave the book alone (every other fault may oblige one)
+_NO_RESYNC = frozenset({"duplicate", "unknown_event", "fill_before_ack", "cancel_fill_race"})
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,8 @@ class FiredFault:
     t: float  # seconds since the exchange started
     kind: str
     where: str
+    #: the schedule's rule that fired (None: a frame a stall swallowed, a refused connection, an action...)
+    rule: int | None = None
 
     def __str__(self) -> str:
         return f"{self.kind}{f' ({self.where})' if self.where else ''} at t={self.t:.3f}s"
@@ -57,8 +62,16 @@ class FaultLog:
             fields = dict(record)
             if kind == "action":  # an exchange action of the scenario (part of the truth, logged with the faults)
                 kind = f"exchange action {fields.pop('action', '')}"
-            faults.append(FiredFault(int(record.get("t", 0)) / 1e6, kind, _where(fields)))
+            rule = record.get("rule")
+            faults.append(FiredFault(int(record.get("t", 0)) / 1e6, kind, _where(fields),
+                                     rule if isinstance(rule, int) else None))
         return cls(faults)
+
+    def resync_causes(self) -> tuple[float, ...]:
+        """When a fault fired that may oblige a connector to a fresh book snapshot (exchange actions are not
+        faults; a stall counts once, not once per frame it swallowed)."""
+        return tuple(f.t for f in self.faults if f.kind not in _NO_RESYNC and not f.kind.startswith("exchange action")
+                     and not (f.kind == "stall" and f.rule is None))
 
     def before(self, t: float) -> str:
         """The last fault (or scenario action) at or before `t`, in words."""

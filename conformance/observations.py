@@ -175,6 +175,11 @@ class VenueRecord:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     #: the sampler's period, seconds (bounds are measured at this resolution)
     sample_interval_s: float = 0.1
+    #: when the exchange served a book snapshot of this venue's market (None: unknown, an exchange out of process)
+    snapshots_served: tuple[float, ...] | None = None
+    #: when a fault fired that may oblige a connector to a fresh snapshot (a lost or reordered diff, a cut or
+    #: stalled stream, a stale, late or refused snapshot...), on any of the run's connections
+    snapshot_causes: tuple[float, ...] | None = None
 
     @property
     def label(self) -> str:

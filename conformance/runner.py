@@ -141,6 +141,8 @@ async def run_scenario(connector: str | ConnectorFactory, dialect: str, scenario
     result.timelines = [timeline(record) for record in records]
     if result.error is None:
         for record in records:
+            if record.snapshots_served is not None:  # in process: the exchange's faults are known too
+                record.snapshot_causes = faults.resync_causes() if faults is not None else ()
             for outcome in evaluate(record, options.bounds, level.covered()):
                 if outcome.t is not None and faults is not None and outcome.status is Status.FAIL:
                     outcome = dataclasses.replace(outcome, since=faults.before(outcome.t))
@@ -197,8 +199,11 @@ async def _run_in_process(factory: ConnectorFactory, dialect: str, scenario: Sce
             credentials = Credentials(account.api_key, account.api_secret,
                                       dict(extras(account)) if extras is not None else {})
             setups.append((venue, _venue_market(markets, venue), account.account_id, credentials))
-        return await _drive(factory, truth, dialect, server.base_url, server.ws_url, setups, scenario, level,
-                            options)
+        records = await _drive(factory, truth, dialect, server.base_url, server.ws_url, setups, scenario, level,
+                               options)
+        for record in records:
+            record.snapshots_served = tuple(t / 1e6 for t in exchange.faults.snapshots_served.get(record.symbol, ()))
+        return records
     finally:
         await server.close()
         fired.extend(exchange.faults.recent)

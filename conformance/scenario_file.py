@@ -49,7 +49,7 @@ def scenario_toml(scenarios: Scenario | Iterable[Scenario]) -> str:
     for scenario in chosen:
         data = scenario.to_dict()
         table = f"scenario.{_key(scenario.name)}"
-        keys: tuple[str, ...] = ("description", "seed", "duration_s", "levels", "requires")
+        keys: tuple[str, ...] = ("description", "seed", "duration_s", "levels", "requires", "batch_depth")
         head = {k: data[k] for k in keys if k in data}
         lines = [f"[{table}]", *_pairs(head)]
         if scenario.flow is None:

@@ -59,6 +59,9 @@ class PairBook:
         self.strategy = strategy
         self.want = asyncio.Event()
         self.snapshot_applied = asyncio.Event()
+        #: a depth stream (re)opened and subscribed, no snapshot received since: where the snapshot comes on the
+        #: WebSocket, one is on its way
+        self.subscribed = asyncio.Event()
         self.hold_started: float | None = None
         self.counters = PairCounters()
         self.next_periodic = now + interval
@@ -153,6 +156,7 @@ class OrderBookTracker:
         outcome = pb.strategy.on_snapshot(snapshot)
         pb.counters.snapshots_fetched += 1
         pb.snapshot_applied.set()
+        pb.subscribed.clear()
         if self.update_listeners and pb.strategy.stats.snapshots_applied != applied:
             self._notify(pb)
         if outcome is Outcome.RESYNC:
@@ -171,10 +175,12 @@ class OrderBookTracker:
     def on_stream_open(self, stream: MarketStream) -> None:
         if stream.depth:
             self._depth_open.set()
-            if not self.dialect.snapshot_from_ws:
-                for pb in self._books.values():
-                    if pb.strategy.needs_snapshot:
-                        self._want_snapshot(pb)
+            for pb in self._books.values():
+                if self.dialect.snapshot_from_ws:
+                    pb.snapshot_applied.clear()
+                    pb.subscribed.set()
+                elif pb.strategy.needs_snapshot:
+                    self._want_snapshot(pb)
         if stream.funding:
             self._funding_refresh.set()
 
@@ -198,12 +204,17 @@ class OrderBookTracker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(pb.want.wait(), timeout)
 
+    def _periodic_due(self, pb: PairBook) -> bool:
+        return self.snapshot_interval_s > 0 and self.clock() >= pb.next_periodic
+
     async def _snapshot_loop(self, pb: PairBook) -> None:
         backoff = Backoff(self.config.reconnect_base_s, self.config.reconnect_cap_s,
                           seeded_rng(self.config.seed, f"snapshot:{pb.pair}"))
         while True:
             await self._snapshot_due(pb)
             await self._depth_open.wait()
+            if not (pb.strategy.needs_snapshot or pb.want.is_set() or self._periodic_due(pb)):
+                continue  # what made it due was met while the stream opened (its subscription's snapshot)
             pb.want.clear()
             strategy = pb.strategy
             needed = strategy.needs_snapshot
@@ -212,7 +223,13 @@ class OrderBookTracker:
             elif not needed:
                 pb.counters.periodic_snapshots += 1
             pb.next_periodic = self.clock() + self.snapshot_interval_s
-            if self.dialect.snapshot_from_ws:
+            if self.dialect.snapshot_from_ws and pb.subscribed.is_set() and needed:
+                # the stream's own subscription brings a snapshot: wait for it rather than ask for a second one
+                pb.subscribed.clear()
+                ok = await self._await_ws_snapshot(pb)
+                if not ok:
+                    ok = await self._resubscribe(pb)
+            elif self.dialect.snapshot_from_ws:
                 ok = await self._resubscribe(pb)
             else:
                 ok = await self._fetch_snapshot(pb)
@@ -250,6 +267,10 @@ class OrderBookTracker:
         pb.snapshot_applied.clear()
         if not await self.data_source.resubscribe(pb.pair):
             return False
+        return await self._await_ws_snapshot(pb)
+
+    async def _await_ws_snapshot(self, pb: PairBook) -> bool:
+        """Wait (bounded) for a snapshot on the WebSocket; True when the book is in sync after it."""
         try:
             await asyncio.wait_for(pb.snapshot_applied.wait(), self.config.subscribe_timeout_s)
         except TimeoutError:

@@ -7,6 +7,7 @@ wrong, only late; a book that claims an id must equal the truth at that id, ever
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -296,6 +297,40 @@ def book_converged(record: VenueRecord, bounds: Bounds) -> Outcome:
                       levels=[str(d) for d in diffs[:10]], update_id=final.book.update_id,
                       truth_update_id=truth.update_id)
     return passed(f"converged after {final.waited_s:.2f}s")
+
+
+#: snapshots a connector may ask for without any fault to explain them: one at start, one spare
+SNAPSHOTS_UNEXPLAINED = 2
+#: and one more for every this many seconds of the run (a periodic safety-net snapshot)
+SNAPSHOT_PERIOD_S = 10.0
+
+
+@check("book.snapshots_explained", L)
+def book_snapshots_explained(record: VenueRecord, bounds: Bounds) -> Outcome:
+    """The connector asks for a book snapshot when something obliges it (start, a lost or reordered diff, a cut
+    or stalled stream, a stale, late or refused snapshot), not in a loop: at most one at start and a spare, one
+    per fault that may oblige one, and one per 10 s of the run.
+
+    On a real venue a snapshot costs request weight (Binance: 50 for 1,000 levels, of 6,000 a minute), so a
+    connector that resyncs over and over is rate limited, then banned; and while it only reloads snapshots its
+    book never follows the stream. The exchange counts the snapshots it served for the venue's market (an
+    exchange out of process cannot say: skipped); the faults are counted over every connection of the run.
+    """
+    served = record.snapshots_served
+    if served is None:
+        return skipped("the exchange runs out of process: the snapshots it served are not known")
+    causes = len(record.snapshot_causes or ())
+    end = record.settle_t if record.settle_t is not None else (served[-1] if served else record.run_t)
+    allowed = SNAPSHOTS_UNEXPLAINED + causes + int(max(0.0, end) // SNAPSHOT_PERIOD_S)
+    if len(served) <= allowed:
+        return passed(f"{len(served)} snapshots served, {allowed} allowed ({causes} faults that may oblige one)",
+                      snapshots=len(served), allowed=allowed)
+    first_extra = served[allowed]
+    gaps = [b - a for a, b in itertools.pairwise(served)]
+    return failed(f"{record.label}: {len(served)} book snapshots asked for, {allowed} explained ({causes} faults "
+                  f"that may oblige one, {SNAPSHOTS_UNEXPLAINED} unexplained, one per {SNAPSHOT_PERIOD_S:g} s): "
+                  f"a resync loop (shortest interval {min(gaps):.2f}s)", first_extra, snapshots=len(served),
+                  allowed=allowed, times=[round(t, 3) for t in served[:20]])
 
 
 def no_samples(record: VenueRecord) -> Outcome:

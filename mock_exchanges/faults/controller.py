@@ -60,6 +60,9 @@ class FaultController:
         self._refuse_until: dict[str, int] = {}
         self._rest_counts: dict[str, int] = {}
         self._counterparty: int | None = None
+        #: when a book snapshot was served, per engine symbol (µs since start; `snapshot_update_id` is asked once
+        #: per snapshot served, by every dialect): what a conformance check counts resyncs by
+        self.snapshots_served: dict[str, list[int]] = {}
         #: set by `quiesce()`: no rule fires any more
         self.quiet = False
         #: the dialects the exchange is served in, once an app is built around it (set by `fault_middleware`)
@@ -193,7 +196,9 @@ class FaultController:
 
     # --- dialect hooks -----------------------------------------------------------------------------
     def snapshot_update_id(self, symbol: str) -> int | None:
-        """The update id a REST snapshot of `symbol` should be served at, or None for the current book."""
+        """The update id a REST snapshot of `symbol` should be served at, or None for the current book. Every
+        dialect asks this once per snapshot it serves (REST, or OKX's on the socket), so it also counts them."""
+        self.snapshots_served.setdefault(symbol, []).append(self._t())
         if self.quiet:
             return None
         cursor = _first_firing([c for c in self._global[FaultKind.STALE_SNAPSHOT]

@@ -69,6 +69,7 @@ MARKET_KINDS = frozenset({FaultKind.CANCEL_FILL_RACE})
 #: its object has a true attribute of that name (`OkxDialect.book_checksum`); a dialect that says nothing has none.
 CAPABILITIES: dict[str, str] = {
     "book_checksum": "book messages that carry a checksum of the book",
+    "depth_intervals": "depth streams merged per documented interval on request (batch_depth)",
 }
 #: the capability a fault kind needs to mean anything. A corrupted book message whose ids are right can only be
 #: told from a true one by a checksum: on a dialect without one no connector could notice it, so a schedule with

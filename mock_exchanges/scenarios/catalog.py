@@ -3,7 +3,8 @@
 Channel and role names are the fault layer's (depth, trade, mark, user; create, cancel, snapshot), so a scenario
 runs on every dialect, unless it needs a dialect capability (`Scenario.needs`): `corrupt_book` corrupts book
 messages, which only a book checksum can reveal, so it applies to dialects whose book messages carry one (OKX) and
-is reported as not applicable elsewhere. Durations are short on purpose: the whole catalog is a CI gate.
+is reported as not applicable elsewhere; `merged_depth` needs depth streams that can be merged per interval as the
+venue documents them (Binance). Durations are short on purpose: the whole catalog is a CI gate.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ _SCENARIOS = [
         R(K.CANCEL_FILL_RACE, probability=0.2),
         R(K.DISCONNECT, channel="depth", at_message=400),
     ), actions=(Action(2.0, ActionKind.TRIGGER_FUNDING, PERP),), duration_s=6.0),
+    Scenario("merged_depth", "Depth diffs at the venue's documented speed: one frame per interval merges its "
+             "changes, so a frame's U..u spans many update ids and the snapshot lands inside one; one is lost.",
+             faults=(R(K.DROP, channel="depth", at_message=12),), batch_depth=True),
     Scenario("corrupt_book", "Book pushes whose content is wrong but whose sequence is right: only the checksum "
              "tells.", faults=(
                  R(K.CORRUPT, channel="depth", at_message=30),

@@ -76,6 +76,9 @@ class Scenario:
     #: dialect capabilities (`mock_exchanges.faults.schedule.CAPABILITIES`) the scenario needs beyond those its
     #: fault rules need (`needs()` has both): on a dialect without them it does not apply
     requires: tuple[str, ...] = ()
+    #: depth streams at the venue's documented speed, an interval's changes merged into one frame
+    #: (`MockExchangeConfig.batch_depth`); needs the `depth_intervals` capability
+    batch_depth: bool = False
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.requires if c not in CAPABILITIES]
@@ -86,7 +89,8 @@ class Scenario:
     def needs(self) -> tuple[str, ...]:
         """Every dialect capability the scenario needs: those it declares and those its fault rules need (a
         `corrupt` rule needs `book_checksum`)."""
-        return tuple(sorted(set(self.requires) | self.schedule().needs()))
+        batching = {"depth_intervals"} if self.batch_depth else set()
+        return tuple(sorted(set(self.requires) | batching | self.schedule().needs()))
 
     def not_applicable(self, dialect: object) -> str | None:
         """Why the scenario does not apply to `dialect` (a name or an installed dialect), or None when it does."""
@@ -115,7 +119,7 @@ class Scenario:
         from ..server.exchange import MockExchangeConfig
 
         settings: dict[str, Any] = {"seed": self.seed, "flow": self.flow, "faults": self.schedule(),
-                                    "scenario": self.name, "actions": self.actions}
+                                    "scenario": self.name, "actions": self.actions, "batch_depth": self.batch_depth}
         return MockExchangeConfig(**{**settings, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,6 +127,8 @@ class Scenario:
                                "duration_s": self.duration_s, "levels": list(self.levels)}
         if self.requires:
             out["requires"] = list(self.requires)
+        if self.batch_depth:
+            out["batch_depth"] = True
         if self.flow is not None:
             out["flow"] = {k: (str(v) if isinstance(v, Decimal) else v)
                            for k, v in dataclasses.asdict(self.flow).items() if v is not None}
@@ -134,7 +140,7 @@ class Scenario:
     @classmethod
     def from_dict(cls, data: dict[str, Any], name: str | None = None) -> Scenario:
         known = {"name", "description", "seed", "duration_s", "levels", "flow", "faults", "actions", "orders",
-                 "requires"}
+                 "requires", "batch_depth"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown scenario field(s): {', '.join(sorted(unknown))}")
@@ -151,7 +157,14 @@ class Scenario:
             seed=int(data.get("seed", 0)),
             levels=tuple(data.get("levels", ("market_data", "orders", "perpetuals"))),
             requires=_names(data.get("requires", ())),
+            batch_depth=_flag(data.get("batch_depth", False), "batch_depth"),
         )
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    return value
 
 
 def _names(value: Any) -> tuple[str, ...]:

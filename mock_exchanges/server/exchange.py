@@ -91,6 +91,8 @@ class MockExchange:
         self.periodic: list[Callable[[int], None]] = []
         #: the scenario running now (the configured one, or the last one `start_scenario` started)
         self.scenario_name = self.config.scenario
+        #: depth streams merged per interval (`MockExchangeConfig.batch_depth`), until a scenario says otherwise
+        self.batch_depth = self.config.batch_depth
         self._scenario_task: asyncio.Task[None] | None = None
 
     def open_connection(self, ws: web.WebSocketResponse, path: str,
@@ -118,10 +120,12 @@ class MockExchange:
     def start_scenario(self, scenario: Scenario) -> ScenarioActions:
         """Run `scenario` on this running exchange from now on: its fault rules replace the schedule (see
         `FaultController.load`: connections opened from now on get them) and its actions run at their times,
-        counted from now. The flow, seed and accounts stay as they are. Actions of a scenario started earlier
+        counted from now, and its depth streams are merged per interval or not (`batch_depth`). The flow, seed and
+        accounts stay as they are. Actions of a scenario started earlier
         by this method are stopped; the configured scenario's own actions run on."""
         self.faults.load(scenario.schedule(), scenario.name)
         self.scenario_name = scenario.name
+        self.batch_depth = scenario.batch_depth
         if self._scenario_task is not None:
             self._scenario_task.cancel()
             self._scenario_task = None

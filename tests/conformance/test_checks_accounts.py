@@ -24,7 +24,8 @@ def test_every_check_is_documented_levelled_and_listed_in_a_stable_order() -> No
     assert [c.name for c in checks][:2] == ["connector.ready", "connector.clean_stop"]
     assert {c.name for c in checks} == {
         "connector.ready", "connector.clean_stop", "book.truth", "book.not_crossed", "book.monotonic_id",
-        "book.recovery", "book.no_stale_diff", "book.restored", "book.converged", "orders.tracked",
+        "book.recovery", "book.no_stale_diff", "book.restored", "book.converged", "book.snapshots_explained",
+        "orders.tracked",
         "orders.legal_transitions", "orders.single_terminal", "orders.no_overfill", "orders.unique_fills",
         "orders.fills_truth", "orders.state_truth", "orders.no_false_loss", "orders.reconciled", "balances.truth",
         "positions.truth", "funding.truth", "funding.fresh", "funding.no_stale"}

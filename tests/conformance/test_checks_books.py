@@ -111,3 +111,22 @@ def test_book_converged() -> None:
 def test_book_converged_ignores_ids_for_a_dialect_without_them() -> None:
     idless = final(book_view=BookView(BIDS, ASKS, None))
     assert run("book.converged", record(update_ids=False, final=idless))[0] is Status.PASS
+
+
+def test_book_snapshots_explained_allows_start_a_spare_one_per_fault_and_one_per_ten_seconds() -> None:
+    quiet = record(snapshots_served=(0.01, 2.0), snapshot_causes=(), settle_t=4.0)
+    assert run("book.snapshots_explained", quiet)[0] is Status.PASS
+    after_faults = record(snapshots_served=(0.01, 1.0, 1.5, 2.0, 11.0), snapshot_causes=(0.9, 1.4), settle_t=12.0)
+    assert run("book.snapshots_explained", after_faults)[0] is Status.PASS  # 2 + 2 faults + 1 period
+
+
+def test_book_snapshots_explained_fails_on_a_resync_loop_and_says_when_it_began() -> None:
+    loop = record(snapshots_served=tuple(0.01 + 0.45 * i for i in range(9)), snapshot_causes=(1.2,), settle_t=4.0)
+    outcome = get_check("book.snapshots_explained").function(loop, BOUNDS)
+    assert outcome.status is Status.FAIL
+    assert "9 book snapshots asked for, 3 explained" in outcome.message and "shortest interval 0.45s" in outcome.message
+    assert outcome.t == 0.01 + 0.45 * 3  # the first snapshot nothing explains
+
+
+def test_book_snapshots_explained_is_skipped_when_the_exchange_cannot_count_them() -> None:
+    assert run("book.snapshots_explained", record())[0] is Status.SKIP

@@ -114,7 +114,7 @@ async def test_a_scenario_that_does_not_apply_to_the_dialect_is_not_applicable_n
 
 def test_scenarios_and_seeds() -> None:
     assert [s.name for s in resolve_scenarios("all")][:2] == ["calm", "out_of_order"]
-    assert len(resolve_scenarios("all")) == 13 and resolve_scenarios("all")[-1].name == "corrupt_book"
+    assert len(resolve_scenarios("all")) == 14 and resolve_scenarios("all")[-1].name == "corrupt_book"
     assert [s.name for s in resolve_scenarios("gaps, calm")] == ["gaps", "calm"]
     with pytest.raises(ValueError, match="unknown scenario"):
         resolve_scenarios("nope")
@@ -141,3 +141,15 @@ def test_the_fault_log_says_what_fired_last(tmp_path: Path) -> None:
     assert log.before(0.05) == "no fault had fired before t=0.050s"
     assert log.before(1.0) == ("last fault before it: drop (depth message #25, connection 2) at t=0.100s "
                                "(1 fired by then)")
+
+
+def test_the_faults_that_may_oblige_a_snapshot_are_counted_once_each() -> None:
+    log = FaultLog.from_records([
+        {"t": 100_000, "kind": "drop", "rule": 0},
+        {"t": 200_000, "kind": "duplicate", "rule": 1},  # stale: no snapshot needed
+        {"t": 300_000, "kind": "stall", "rule": 2},  # the stall begins...
+        *({"t": 300_000 + i, "kind": "stall", "rule": None} for i in range(50)),  # ...and swallows 50 frames
+        {"t": 400_000, "kind": "action", "rule": None, "action": "trigger_funding"},
+        {"t": 500_000, "kind": "stale_snapshot", "rule": 3},
+    ])
+    assert log.resync_causes() == (0.1, 0.3, 0.5)

@@ -168,6 +168,24 @@ class IgnoresChecksum(Planted):
         self.retype_strategies(_NoChecksum)
 
 
+class _StaleByFirstId(SyncStrategy):
+    def _verdict(self, diff: DiffMessage) -> Verdict:
+        current = self.book.update_id
+        if diff.first_id is not None and current is not None and diff.first_id <= current:
+            return Verdict.STALE
+        return super()._verdict(diff)
+
+
+class DropsStraddlingDiff(Planted):
+    """Judges a diff stale by its first update id (`U <= id`) instead of its last (`u <= id`): the diff that
+    straddles the snapshot (Binance's "U <= lastUpdateId+1 <= u" event) is dropped, so the next one is a gap and
+    the book never gets past its snapshot. With one frame per change a straddling diff is rare; with frames
+    merged per interval, as Binance sends them, nearly every snapshot lands inside one."""
+
+    def plant_late(self) -> None:
+        self.retype_strategies(_StaleByFirstId)
+
+
 class _SnapshotReplacesBook(SyncStrategy):
     def _rebase(self, snapshot: SnapshotMessage) -> Outcome:
         self._recording = None
@@ -521,6 +539,7 @@ BROKEN: dict[str, BrokenConnector] = {b.name: b for b in [
     _broken("ignores_gaps", "book.truth", IgnoresGaps),
     _broken("keeps_deleted_levels", "book.not_crossed", KeepsDeletedLevels),
     _broken("ignores_checksum", "book.truth", IgnoresChecksum),
+    _broken("drops_straddling_diff", "book.snapshots_explained", DropsStraddlingDiff),
     _broken("id_goes_back", "book.monotonic_id", IdGoesBack, stage=SAFETY_NET_1_5_S),
     _broken("never_resnapshots", "book.recovery", NeverResnapshots),
     _broken("applies_stale_diffs", "book.no_stale_diff", AppliesStaleDiffs),

@@ -153,6 +153,7 @@ def catalog(name: str, level: ConformanceLevel = ORDERS, dialect: str = "binance
 CASES: dict[str, Exposure] = {
     "ignores_gaps": Exposure(EARLY_GAPS, MARKET_DATA),
     "ignores_checksum": catalog("corrupt_book", MARKET_DATA, dialect="okx"),
+    "drops_straddling_diff": catalog("merged_depth", MARKET_DATA, scale=1.0),
     "keeps_deleted_levels": Exposure(PRICE_CLIMB, MARKET_DATA),
     "id_goes_back": Exposure(STALE_RESNAPSHOT, MARKET_DATA, scale=1.0),
     "never_resnapshots": Exposure(EARLY_GAPS, MARKET_DATA),

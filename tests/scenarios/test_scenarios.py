@@ -19,7 +19,8 @@ from mock_exchanges.server import MockExchange
 from tests.server.conftest import wait_for
 
 ISSUE_NAMES = ["calm", "out_of_order", "gaps", "duplicates", "stale_snapshot", "disconnects", "stalls",
-               "rate_limits", "cancel_fill_race", "user_stream_loss", "funding", "chaos", "corrupt_book"]
+               "rate_limits", "cancel_fill_race", "user_stream_loss", "funding", "chaos", "merged_depth",
+               "corrupt_book"]
 
 
 def test_the_catalog_has_every_named_scenario() -> None:
@@ -28,6 +29,15 @@ def test_the_catalog_has_every_named_scenario() -> None:
     kinds = {rule.kind for s in CATALOG.values() for rule in s.faults}
     # every fault kind the layer has is exercised by at least one named scenario, except handshake-free ones
     assert set(FaultKind) - kinds <= {FaultKind.BURST, FaultKind.RESET}
+
+
+def test_merged_depth_runs_on_dialects_that_merge_depth_per_interval() -> None:
+    scenario = get_scenario("merged_depth")
+    assert scenario.batch_depth and scenario.exchange_config().batch_depth
+    assert scenario.needs() == ("depth_intervals",) and scenario.dialects() == ["binance"]
+    assert "okx dialect has none" in (scenario.not_applicable("okx") or "")
+    with pytest.raises(ValueError, match="batch_depth must be true or false"):
+        Scenario.from_dict({"batch_depth": "yes"}, name="x")
 
 
 def test_unknown_scenario_names_the_known_ones() -> None:
@@ -56,7 +66,7 @@ def _toml(scenario: Scenario) -> str:
 
     data = scenario.to_dict()
     lines = [f"[scenario.{scenario.name}]"]
-    for key in ("description", "seed", "duration_s", "levels", "requires"):
+    for key in ("description", "seed", "duration_s", "levels", "requires", "batch_depth"):
         if key in data:
             lines.append(f"{key} = {value(data[key])}")
     for table in ("flow", "orders"):
@@ -134,9 +144,9 @@ def test_cli_lists_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # --- which dialects a scenario applies to ----------------------------------------------------------------------
-def test_every_scenario_applies_to_every_dialect_but_corrupt_book() -> None:
+def test_every_scenario_applies_to_every_dialect_but_corrupt_book_and_merged_depth() -> None:
     for scenario in CATALOG.values():
-        if scenario.name == "corrupt_book":
+        if scenario.name in ("corrupt_book", "merged_depth"):
             continue
         assert scenario.needs() == () and scenario.dialects() == ["binance", "bitstamp", "okx"], scenario.name
         assert all(scenario.not_applicable(d) is None for d in ("binance", "bitstamp", "okx"))

@@ -189,3 +189,18 @@ async def test_serve_batch_depth_serves_merged_frames(http: aiohttp.ClientSessio
     assert all(after["U"] == before["u"] + 1 for before, after in itertools.pairwise(events))
     assert max(event["u"] - event["U"] for event in events) > 0  # 400 changes/s: frames span several ids
     assert all(after["E"] - before["E"] == 100 for before, after in itertools.pairwise(events))
+
+
+def test_when_merging_stops_the_open_window_goes_out_before_the_next_change() -> None:
+    """A scenario started on a running exchange switches merging off (or on): no update id goes missing."""
+    exchange, clock = quiet_exchange()
+    frames = Capture()
+    exchange.hub.subscribe("spot:btcusdt@depth@100ms", frames)
+    place(exchange, Side.BUY, "29000")
+    place(exchange, Side.BUY, "29001")
+    exchange.batch_depth = False
+    clock.advance_ms(10)
+    place(exchange, Side.BUY, "29002")
+    payloads = frames.payloads()
+    assert [(p["u"] - p["U"] + 1, len(p["b"])) for p in payloads] == [(2, 2), (1, 1)]
+    assert payloads[1]["U"] == payloads[0]["u"] + 1

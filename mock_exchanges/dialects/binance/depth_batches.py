@@ -8,6 +8,9 @@ previous frame's `u`). So a frame spans many update ids, and a REST snapshot usu
 case Binance's "first event: U <= lastUpdateId + 1 <= u" rule is about, which one frame per engine delta
 almost never shows.
 
+Whether streams are merged can change while the exchange runs (a scenario started on it): windows still open
+when merging stops go out at once, ahead of the next change, so no update id is skipped.
+
 Windows are aligned to the interval on the engine's clock, and a frame's event time is its window's end. The
 frame goes out when a later change arrives or the exchange's tick finds it due (`flush_due`): up to one tick
 (`MockExchangeConfig.tick_interval_s`) after its window; on a virtual clock the frames are the same on every
@@ -69,11 +72,16 @@ class DepthBatcher:
         self._open[topic] = (symbol, DepthBatch(delta, (now_us // interval_us + 1) * interval_us))
         return closed
 
-    def due(self, now_us: int) -> list[tuple[str, BookDelta]]:
-        """The windows that are over at `now_us`, as frames (topic, merged delta), and forgets them."""
+    @property
+    def open(self) -> bool:
+        return bool(self._open)
+
+    def due(self, now_us: int | None) -> list[tuple[str, BookDelta]]:
+        """The windows that are over at `now_us` (None: all of them), as frames (topic, merged delta), and forgets
+        them."""
         out: list[tuple[str, BookDelta]] = []
         for topic, (symbol, batch) in list(self._open.items()):
-            if batch.due_us <= now_us:
+            if now_us is None or batch.due_us <= now_us:
                 del self._open[topic]
                 out.append((topic, batch.as_delta(symbol)))
         return out

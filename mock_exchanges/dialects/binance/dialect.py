@@ -18,6 +18,8 @@ BINANCE = web.AppKey("binance", BinanceContext)
 class BinanceDialect:
     name = "binance"
     _ctx: BinanceContext
+    #: `MockExchangeConfig.batch_depth` merges its depth streams per documented interval (`depth_batches`)
+    depth_intervals = True
     #: the routes the fault layer targets by role
     rest_roles = {
         "create": [("POST", "/api/v3/order"), ("POST", "/fapi/v1/order")],

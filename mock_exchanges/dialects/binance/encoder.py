@@ -73,8 +73,9 @@ class BinanceEncoder:
         self.ctx = ctx
         self.hub = hub
         self._venues: dict[str, Venue] = {}
-        #: depth streams at Binance's update speed (merged per interval), or one frame per engine delta
-        self._batches = DepthBatcher() if ctx.exchange.config.batch_depth else None
+        #: depth streams at Binance's update speed (merged per interval; `exchange.batch_depth`), or one frame per
+        #: engine delta
+        self._batches = DepthBatcher()
 
     def routes(self) -> dict[type, Handler]:
         return {BookDelta: self._depth, OrderUpdate: self._order, Trade: self._trade, BalanceUpdate: self._balance,
@@ -90,10 +91,13 @@ class BinanceEncoder:
     def _depth(self, delta: BookDelta, hub: EventHub) -> None:
         venue = self._venue(delta.symbol)
         data: str | None = None
+        batching = self.ctx.exchange.batch_depth
+        if not batching and self._batches.open:
+            self._flush(None)  # merging just stopped: what it still held goes out first
         for topic, stream, interval_ms in venue.depth_topics:
             if not hub.wants(topic):
                 continue
-            if self._batches is not None:
+            if batching:
                 closed = self._batches.add(topic, delta.symbol, interval_ms, delta)
                 if closed is not None:
                     self._emit_depth(hub, topic, stream, closed, depth_update(venue, closed))
@@ -121,10 +125,14 @@ class BinanceEncoder:
         hub.emit(topic, Frame(stream, data, Channel.DEPTH, delta.symbol, delta.first_update_id, delta.last_update_id))
 
     def flush_due(self, now_ms: int) -> None:
-        """The exchange's tick: send the merged depth frames whose interval is over (batched depth only)."""
-        if self._batches is None:
-            return
-        for topic, merged in self._batches.due(now_ms * 1000):
+        """The exchange's tick: send the merged depth frames whose interval is over (all of them once merging
+        has stopped)."""
+        if self._batches.open:
+            self._flush(now_ms * 1000 if self.ctx.exchange.batch_depth else None)
+
+    def _flush(self, now_us: int | None) -> None:
+        """Send the merged frames due at `now_us` (None: every open window)."""
+        for topic, merged in self._batches.due(now_us):
             venue = self._venue(merged.symbol)
             stream = topic.split(":", 1)[1]
             self._emit_depth(self.hub, topic, stream, merged, depth_update(venue, merged))
