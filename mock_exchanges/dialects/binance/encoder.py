@@ -76,6 +76,9 @@ class BinanceEncoder:
         #: depth streams at Binance's update speed (merged per interval; `exchange.batch_depth`), or one frame per
         #: engine delta
         self._batches = DepthBatcher()
+        #: windows may be open in `_batches` (merging was on since they were last all sent)
+        self._merging = False
+        self._exchange = ctx.exchange
 
     def routes(self) -> dict[type, Handler]:
         return {BookDelta: self._depth, OrderUpdate: self._order, Trade: self._trade, BalanceUpdate: self._balance,
@@ -91,20 +94,23 @@ class BinanceEncoder:
     def _depth(self, delta: BookDelta, hub: EventHub) -> None:
         venue = self._venue(delta.symbol)
         data: str | None = None
-        batching = self.ctx.exchange.batch_depth
-        if not batching and self._batches.open:
+        batching = self._exchange.batch_depth
+        if self._merging and not batching:
             self._flush(None)  # merging just stopped: what it still held goes out first
+            self._merging = False
         for topic, stream, interval_ms in venue.depth_topics:
             if not hub.wants(topic):
                 continue
             if batching:
+                self._merging = True
                 closed = self._batches.add(topic, delta.symbol, interval_ms, delta)
                 if closed is not None:
                     self._emit_depth(hub, topic, stream, closed, depth_update(venue, closed))
                 continue
             if data is None:
                 data = depth_update(venue, delta)
-            self._emit_depth(hub, topic, stream, delta, data)
+            hub.emit(topic, Frame(stream, data, Channel.DEPTH, delta.symbol, delta.first_update_id,
+                                  delta.last_update_id))
         ticker_topic = venue.ticker_topic
         if hub.wants(ticker_topic):
             name, futures = venue.name, venue.futures
