@@ -305,7 +305,7 @@ SNAPSHOTS_UNEXPLAINED = 2
 SNAPSHOT_PERIOD_S = 10.0
 
 
-@check("book.snapshots_explained", L)
+@check("book.snapshots_explained", L, needs=("update_ids",))
 def book_snapshots_explained(record: VenueRecord, bounds: Bounds) -> Outcome:
     """The connector asks for a book snapshot when something obliges it (start, a lost or reordered diff, a cut
     or stalled stream, a stale, late or refused snapshot), not in a loop: at most one at start and a spare, one
@@ -314,7 +314,8 @@ def book_snapshots_explained(record: VenueRecord, bounds: Bounds) -> Outcome:
     On a real venue a snapshot costs request weight (Binance: 50 for 1,000 levels, of 6,000 a minute), so a
     connector that resyncs over and over is rate limited, then banned; and while it only reloads snapshots its
     book never follows the stream. The exchange counts the snapshots it served for the venue's market (an
-    exchange out of process cannot say: skipped); the faults are counted over every connection of the run.
+    exchange out of process cannot say: skipped); the faults are counted over every connection of the run. A book
+    without update ids is not judged: a periodic snapshot is the only repair it has of a lost diff.
     """
     served = record.snapshots_served
     if served is None:
