@@ -41,7 +41,8 @@ def hello(exchange: MockExchange) -> dict[str, Any]:
         "markets": [{"symbol": s.spec.symbol, "kind": s.spec.kind.value.lower(), "base": s.spec.base,
                      "quote": s.spec.quote} for s in engine.markets.values()],
         "accounts": [{"id": a.account_id, "name": a.name} for a in exchange.trading_accounts],
-        "scenarios": [{"name": s.name, "description": s.description} for s in CATALOG.values()],
+        "scenarios": [{"name": s.name, "description": s.description} for s in CATALOG.values()
+                      if exchange.scenario_refusal(s) is None],  # those the dialects served can run
         "ladder_depth": LADDER_DEPTH,
         "faults": list(exchange.faults.recent),
         "faults_total": exchange.faults.fired,

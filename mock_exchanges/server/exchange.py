@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -13,6 +13,7 @@ from aiohttp import web
 
 from ..engine import Account, Clock, Engine, EngineConfig, MarketSpec, WallClock, perpetual_market, spot_market
 from ..faults import FaultController, Schedule, Transcript
+from ..faults.schedule import dialect_name, dialects_with, has_capability
 from ..flow import FlowConfig, FlowGenerator
 from ..scenarios.actions import ScenarioActions
 from ..scenarios.scenario import Action, Scenario
@@ -110,6 +111,12 @@ class MockExchange:
     async def start(self) -> None:
         self._stop = asyncio.Event()
         self.faults.start()
+        served = self._served_dialects()
+        if self.batch_depth and served and not any(has_capability(d, "depth_intervals") for d in served):
+            names = ", ".join(dialect_name(d) for d in served)
+            raise ValueError(f"batch_depth needs a dialect whose depth streams can be merged per interval "
+                             f"(depth_intervals): {names} has none (dialects with it: "
+                             f"{', '.join(dialects_with('depth_intervals'))})")
         if not self.flow_paused:
             self.resume_flow()
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick_loop()))
@@ -121,8 +128,12 @@ class MockExchange:
         """Run `scenario` on this running exchange from now on: its fault rules replace the schedule (see
         `FaultController.load`: connections opened from now on get them) and its actions run at their times,
         counted from now, and its depth streams are merged per interval or not (`batch_depth`). The flow, seed and
-        accounts stay as they are. Actions of a scenario started earlier
+        accounts stay as they are. A scenario that applies to none of the dialects served is refused (ValueError,
+        `Scenario.not_applicable`). Actions of a scenario started earlier
         by this method are stopped; the configured scenario's own actions run on."""
+        refusal = self.scenario_refusal(scenario)
+        if refusal is not None:
+            raise ValueError(refusal)
         self.faults.load(scenario.schedule(), scenario.name)
         self.scenario_name = scenario.name
         self.batch_depth = scenario.batch_depth
@@ -135,6 +146,21 @@ class MockExchange:
             self._tasks.append(task)
             self._scenario_task = task
         return actions
+
+    def scenario_refusal(self, scenario: Scenario) -> str | None:
+        """Why `scenario` cannot run here (it applies to none of the dialects served), or None when it can (or
+        no app serves the exchange yet)."""
+        refusals = [scenario.not_applicable(d) for d in self._served_dialects()]
+        return refusals[0] if refusals and all(refusals) else None
+
+    def _served_dialects(self) -> Sequence[object]:
+        """The dialects an app serves this exchange in (none known before an app is built around it)."""
+        if self.faults.dialects is None:
+            return ()
+        try:
+            return self.faults.dialects()
+        except KeyError:  # the app is still being built
+            return ()
 
     def pause_flow(self) -> None:
         self.flow_paused = True

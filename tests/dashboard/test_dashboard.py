@@ -75,6 +75,8 @@ async def test_snapshots_match_the_engine(server: MockExchangeServer, http: aioh
         assert len(engine._listeners) == listeners  # the dashboard polls; it is not on the engine's event path
         hello = live.hello
         assert [m["symbol"] for m in hello["markets"]] == list(engine.markets) and hello["seed"] == SEED
+        offered = [s["name"] for s in hello["scenarios"]]  # what a Binance server can run: no corrupt_book
+        assert "merged_depth" in offered and "corrupt_book" not in offered and offered[0] == "calm"
         taker = exchange.trading_accounts[0].account_id
         engine.place_order(taker, "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
         await wait_for(lambda: client.messages)

@@ -217,7 +217,7 @@ async def test_a_scenario_with_corrupt_rules_is_refused_by_the_control_api_of_a_
         async with session.post(server.control_url + "/scenario", json={"name": "corrupt_book"}) as response:
             assert response.status == 400
             error = (await response.json())["error"]
-        assert "need a dialect with book messages that carry a checksum" in error and "binance has none" in error
+        assert "needs book messages that carry a checksum" in error and "binance dialect has none" in error
         assert server.exchange.faults.schedule is before and server.exchange.scenario_name == ""
         async with session.post(server.control_url + "/scenario", json={"name": "gaps"}) as response:
             assert response.status == 200

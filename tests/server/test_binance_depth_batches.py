@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import pytest
 
 from mock_exchanges.engine import OrderType, Side, VirtualClock
 from mock_exchanges.flow import FlowConfig
@@ -204,3 +205,22 @@ def test_when_merging_stops_the_open_window_goes_out_before_the_next_change() ->
     payloads = frames.payloads()
     assert [(p["u"] - p["U"] + 1, len(p["b"])) for p in payloads] == [(2, 2), (1, 1)]
     assert payloads[1]["U"] == payloads[0]["u"] + 1
+
+
+async def test_depth_merging_is_refused_where_no_served_dialect_can_merge(http: aiohttp.ClientSession) -> None:
+    """OKX and Bitstamp push their own way: asking them to merge Binance-style is an error, not a silent no-op."""
+    server = MockExchangeServer(MockExchange(MockExchangeConfig(seed=SEED, flow=None, batch_depth=True)),
+                                dialects=["okx"])
+    with pytest.raises(ValueError, match=r"batch_depth needs .* okx has none \(dialects with it: binance\)"):
+        await server.start()
+    await server.close()
+    async with MockExchangeServer(MockExchange(MockExchangeConfig(seed=SEED, flow=None)),
+                                  dialects=["bitstamp"]) as served:
+        async with http.post(served.control_url + "/scenario", json={"name": "merged_depth"}) as response:
+            assert response.status == 400
+            assert "bitstamp dialect has none" in (await response.json())["error"]
+        assert served.exchange.batch_depth is False and served.exchange.scenario_name == ""
+    async with MockExchangeServer(MockExchange(MockExchangeConfig(seed=SEED, flow=None))) as binance:
+        async with http.post(binance.control_url + "/scenario", json={"name": "merged_depth"}) as response:
+            assert response.status == 200
+        assert binance.exchange.batch_depth is True
