@@ -172,15 +172,22 @@ class OrderBookTracker:
     def on_funding(self, update: FundingUpdate) -> None:
         self.funding.apply(update)
 
+    def on_stream_subscribing(self, stream: MarketStream) -> None:
+        """A depth stream is about to subscribe: where the snapshot comes on the WebSocket, the subscription brings
+        one (marked before the subscribe is sent, since its snapshot may be handled before the subscription's ack
+        has been seen through)."""
+        if stream.depth and self.dialect.snapshot_from_ws:
+            for pb in self._books.values():
+                pb.snapshot_applied.clear()
+                pb.subscribed.set()
+
     def on_stream_open(self, stream: MarketStream) -> None:
         if stream.depth:
             self._depth_open.set()
-            for pb in self._books.values():
-                if self.dialect.snapshot_from_ws:
-                    pb.snapshot_applied.clear()
-                    pb.subscribed.set()
-                elif pb.strategy.needs_snapshot:
-                    self._want_snapshot(pb)
+            if not self.dialect.snapshot_from_ws:
+                for pb in self._books.values():
+                    if pb.strategy.needs_snapshot:
+                        self._want_snapshot(pb)
         if stream.funding:
             self._funding_refresh.set()
 

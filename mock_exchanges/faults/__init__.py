@@ -1,7 +1,7 @@
 """The fault layer: what each client gets to see of the engine's truth, and when.
 
 Dialects call into it at three places (everything else is wired by the server):
-- `exchange.faults.snapshot_update_id(symbol)` in the REST order-book snapshot handler: when it returns an
+- `exchange.faults.snapshot_update_id(symbol, levels)` in the REST order-book snapshot handler: when it returns an
   update id, serve `engine.book_at(symbol, update_id, depth)` instead of the current book (stale snapshot).
 - `exchange.faults.before_cancel(symbol, account_id, order_id)` at the top of a cancel handler (the
   cancel/fill race may fill the order first, through the engine, as a market participant would).

@@ -36,6 +36,10 @@ _COUNTERPARTY_FUNDS = Decimal("1e12")
 RECENT_FAULTS = 500
 
 
+#: a book request for fewer levels a side than this is a price query, not a snapshot to sync a book from
+SNAPSHOT_MIN_LEVELS = 20
+
+
 class FaultController:
     def __init__(self, engine: Engine, schedule: Schedule | None = None, transcript: Transcript | None = None,
                  scenario: str = "") -> None:
@@ -195,10 +199,13 @@ class FaultController:
         return False
 
     # --- dialect hooks -----------------------------------------------------------------------------
-    def snapshot_update_id(self, symbol: str) -> int | None:
+    def snapshot_update_id(self, symbol: str, levels: int | None = None) -> int | None:
         """The update id a REST snapshot of `symbol` should be served at, or None for the current book. Every
-        dialect asks this once per snapshot it serves (REST, or OKX's on the socket), so it also counts them."""
-        self.snapshots_served.setdefault(symbol, []).append(self._t())
+        dialect asks this once per snapshot it serves (REST, or OKX's on the socket), so it also counts those deep
+        enough to sync a book from (`levels` per side asked for, None: the whole book); a top-of-book query is not
+        a resync."""
+        if levels is None or levels >= SNAPSHOT_MIN_LEVELS:
+            self.snapshots_served.setdefault(symbol, []).append(self._t())
         if self.quiet:
             return None
         cursor = _first_firing([c for c in self._global[FaultKind.STALE_SNAPSHOT]

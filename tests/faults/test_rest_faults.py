@@ -242,3 +242,15 @@ async def test_cancel_loses_the_race_to_a_fill(path: str, params: Any, symbol: s
         canceled = await call(session, server, "DELETE", path,
                               {"symbol": "BTCUSDT", "orderId": again.body["orderId"]}, account)
         assert canceled.status == 200 and canceled.body["status"] == "CANCELED"
+
+
+async def test_the_exchange_counts_the_book_snapshots_it_serves_but_not_top_of_book_queries() -> None:
+    """What `book.snapshots_explained` counts: depth requests deep enough to sync a book from."""
+    async with rest_server() as (server, session, _):
+        for limit in (5, 100, 1000):
+            async with session.get(f"{server.base_url}/api/v3/depth?symbol=BTCUSDT&limit={limit}") as response:
+                assert response.status == 200
+        async with session.get(f"{server.base_url}/fapi/v1/depth?symbol=BTCUSDT&limit=500") as response:
+            assert response.status == 200
+        served = server.exchange.faults.snapshots_served
+        assert len(served["BTCUSDT"]) == 2 and len(served["BTCUSDT-PERP"]) == 1

@@ -224,3 +224,34 @@ async def test_depth_merging_is_refused_where_no_served_dialect_can_merge(http: 
         async with http.post(binance.control_url + "/scenario", json={"name": "merged_depth"}) as response:
             assert response.status == 200
         assert binance.exchange.batch_depth is True
+
+
+def test_a_window_nobody_listened_to_through_is_not_sent_to_a_later_subscriber() -> None:
+    """Changes made while nobody listens are not merged: the window open before must not claim their ids."""
+    exchange, clock = quiet_exchange()
+    first, later = Capture(), Capture()
+    exchange.hub.subscribe("spot:btcusdt@depth", first)
+    order = place(exchange, Side.BUY, "29000")
+    exchange.hub.unsubscribe("spot:btcusdt@depth", first)
+    exchange.engine.cancel_order(exchange.trading_accounts[0].account_id, "BTCUSDT", order_id=order)
+    exchange.hub.subscribe("spot:btcusdt@depth", later)
+    snapshot_id = exchange.engine.markets["BTCUSDT"].last_update_id
+    place(exchange, Side.BUY, "29500")
+    clock.advance_ms(1000)
+    tick(exchange, clock)
+    assert first.frames == []
+    payloads = later.payloads()
+    assert len(payloads) == 1 and payloads[0]["U"] == snapshot_id + 1  # nothing from before the gap
+    assert payloads[0]["b"] == [["29500.00000000", "0.01000000"]]
+
+
+def test_a_window_sent_early_because_merging_stopped_is_timed_now() -> None:
+    exchange, clock = quiet_exchange()
+    frames = Capture()
+    exchange.hub.subscribe("spot:btcusdt@depth", frames)  # 1000 ms windows
+    place(exchange, Side.BUY, "29000")
+    clock.advance_ms(200)
+    exchange.batch_depth = False
+    place(exchange, Side.BUY, "29001")
+    times = [p["E"] - START_US // 1000 for p in frames.payloads()]
+    assert times == [200, 200]  # not 1000 (the window's end) then 200: event times never go back

@@ -544,7 +544,7 @@ async def test_rate_limit_and_fault_hooks(http: aiohttp.ClientSession) -> None:
         rest_on_book(server, SPOT_SYMBOL, Side.BUY, "29500", "1")
         faults = server.exchange.faults
         original = faults.snapshot_update_id
-        faults.snapshot_update_id = lambda symbol: old if symbol == SPOT_SYMBOL else None  # type: ignore[method-assign]
+        faults.snapshot_update_id = lambda symbol, levels=None: old if symbol == SPOT_SYMBOL else None  # type: ignore[method-assign]
         cancels: list[tuple[str, int, int]] = []
         faults.before_cancel = lambda s, a, o: cancels.append((s, a, o))  # type: ignore[method-assign]
         try:

@@ -61,7 +61,7 @@ class BinanceContext:
 
     def snapshot(self, spec: MarketSpec, limit: int) -> BookSnapshot:
         """The book a REST depth request gets: the current one, or an older one when the fault layer says so."""
-        update_id = self.exchange.faults.snapshot_update_id(spec.symbol)
+        update_id = self.exchange.faults.snapshot_update_id(spec.symbol, limit)
         if update_id is None:
             return self.engine.book(spec.symbol, limit)
         return self.engine.book_at(spec.symbol, update_id, limit)

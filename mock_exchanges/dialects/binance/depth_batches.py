@@ -45,10 +45,11 @@ class DepthBatch:
         self.bids.update(delta.bids)
         self.asks.update(delta.asks)
 
-    def as_delta(self, symbol: str) -> BookDelta:
-        """The merged window as one delta, timed at the window's end: when Binance would send it (its `E`)."""
+    def as_delta(self, symbol: str, now_us: int) -> BookDelta:
+        """The merged window as one delta, timed at the window's end, when Binance would send it (its `E`), or
+        now for a window sent before its end (merging switched off)."""
         return BookDelta(symbol, self.first_update_id, self.last_update_id, list(self.bids.items()),
-                         list(self.asks.items()), self.due_us)
+                         list(self.asks.items()), min(self.due_us, now_us))
 
 
 class DepthBatcher:
@@ -68,20 +69,21 @@ class DepthBatcher:
             if now_us < batch.due_us:
                 batch.merge(delta)
                 return None
-            closed = batch.as_delta(symbol)
+            closed = batch.as_delta(symbol, now_us)
         self._open[topic] = (symbol, DepthBatch(delta, (now_us // interval_us + 1) * interval_us))
         return closed
 
-    @property
-    def open(self) -> bool:
-        return bool(self._open)
-
-    def due(self, now_us: int | None) -> list[tuple[str, BookDelta]]:
-        """The windows that are over at `now_us` (None: all of them), as frames (topic, merged delta), and forgets
-        them."""
+    def due(self, now_us: int, everything: bool = False) -> list[tuple[str, BookDelta]]:
+        """The windows that are over at `now_us` (`everything`: all of them), as frames (topic, merged delta), and
+        forgets them."""
         out: list[tuple[str, BookDelta]] = []
         for topic, (symbol, batch) in list(self._open.items()):
-            if now_us is None or batch.due_us <= now_us:
+            if everything or batch.due_us <= now_us:
                 del self._open[topic]
-                out.append((topic, batch.as_delta(symbol)))
+                out.append((topic, batch.as_delta(symbol, now_us)))
         return out
+
+    def discard(self, topic: str) -> None:
+        """Nobody listens to `topic` any more: its open window goes. Changes made while nobody listens are not
+        merged, so a window kept across that time would claim update ids whose changes it does not carry."""
+        self._open.pop(topic, None)

@@ -96,10 +96,11 @@ class BinanceEncoder:
         data: str | None = None
         batching = self._exchange.batch_depth
         if self._merging and not batching:
-            self._flush(None)  # merging just stopped: what it still held goes out first
-            self._merging = False
+            self._flush(delta.time_us, everything=True)  # merging just stopped: what it still held goes out first
         for topic, stream, interval_ms in venue.depth_topics:
             if not hub.wants(topic):
+                if batching:
+                    self._batches.discard(topic)
                 continue
             if batching:
                 self._merging = True
@@ -133,15 +134,17 @@ class BinanceEncoder:
     def flush_due(self, now_ms: int) -> None:
         """The exchange's tick: send the merged depth frames whose interval is over (all of them once merging
         has stopped)."""
-        if self._batches.open:
-            self._flush(now_ms * 1000 if self.ctx.exchange.batch_depth else None)
+        if self._merging:
+            self._flush(now_ms * 1000, everything=not self._exchange.batch_depth)
 
-    def _flush(self, now_us: int | None) -> None:
-        """Send the merged frames due at `now_us` (None: every open window)."""
-        for topic, merged in self._batches.due(now_us):
+    def _flush(self, now_us: int, everything: bool = False) -> None:
+        """Send the merged frames due at `now_us` (`everything`: every open window)."""
+        for topic, merged in self._batches.due(now_us, everything):
             venue = self._venue(merged.symbol)
             stream = topic.split(":", 1)[1]
             self._emit_depth(self.hub, topic, stream, merged, depth_update(venue, merged))
+        if everything:
+            self._merging = False
 
     def _trade(self, trade: Trade, hub: EventHub) -> None:
         venue = self._venue(trade.symbol)

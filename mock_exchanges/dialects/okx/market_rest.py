@@ -70,7 +70,7 @@ class MarketRest:
         depth = call.params.integer("sz", 1)
         if depth < 1:
             raise bad("sz")
-        stale = self.ctx.exchange.faults.snapshot_update_id(inst.symbol)
+        stale = self.ctx.exchange.faults.snapshot_update_id(inst.symbol, depth)
         bids, asks, _ = book_rows(self.ctx.engine, inst, min(depth, most), stale)
         return [{"asks": asks, "bids": bids, "ts": str(self.ctx.now_ms())}]
 

@@ -201,7 +201,7 @@ class Session:
         ctx = self.ctx
         if channel in BOOK_DEPTHS:
             inst = ctx.instruments[acked["instId"]]
-            stale = ctx.exchange.faults.snapshot_update_id(inst.symbol)
+            stale = ctx.exchange.faults.snapshot_update_id(inst.symbol, BOOK_DEPTHS[channel])
             bids, asks, seq_id = book_rows(ctx.engine, inst, BOOK_DEPTHS[channel], stale)
             data = [{"asks": asks, "bids": bids, "ts": str(ctx.now_ms()),
                      "checksum": checksum(bids, asks) if ctx.send_checksum else 0,
