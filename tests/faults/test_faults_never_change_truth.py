@@ -149,6 +149,31 @@ async def connect(session: aiohttp.ClientSession, url: str) -> RawClient | None:
         return None
 
 
+def engine_round(server: MockExchangeServer, n: int) -> Any:
+    """Round `n` of the engine commands every run makes, whatever the dialect watching: flow steps, a resting spot
+    bid, market orders on both venues, every other round a cancel. Returns the resting order's result (or None)."""
+    engine = server.exchange.engine
+    spot, perp = server.exchange.trading_accounts
+    step(server, 6)
+    step(server, 3, PERP)
+    bid = engine.book("BTCUSDT", 1).bids[0][0]
+    resting = command(engine.place_order, spot.account_id, "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.002"),
+                      bid)
+    command(engine.place_order, perp.account_id, "BTCUSDT", Side.SELL, OrderType.MARKET, Decimal("0.003"))
+    command(engine.place_order, perp.account_id, PERP, Side.SELL if n == 0 else Side.BUY, OrderType.MARKET,
+            Decimal("0.01"))
+    if resting is not None and not resting.order.status.is_terminal and n % 2:
+        command(engine.cancel_order, spot.account_id, "BTCUSDT", resting.order.order_id)
+    return resting
+
+
+def next_round(server: MockExchangeServer) -> None:
+    """A quarter of a second on: the virtual clock moves and the fault layer releases what is due."""
+    clock = server.exchange.engine.clock
+    clock.advance_ms(250)  # type: ignore[attr-defined]
+    server.exchange.faults.poll(clock.now_us())
+
+
 def command(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
@@ -159,7 +184,6 @@ def command(fn: Any, *args: Any) -> Any:
 async def fixed_run(schedule: Schedule) -> tuple[dict[str, Any], int]:
     """The run; returns the engine's truth at the end and how many times a fault fired."""
     async with schedule_server(schedule, levels=30) as server, aiohttp.ClientSession() as session:
-        engine = server.exchange.engine
         spot, perp = server.exchange.trading_accounts
         clients: list[RawClient] = []
         try:
@@ -174,16 +198,7 @@ async def fixed_run(schedule: Schedule) -> tuple[dict[str, Any], int]:
             if futures := await connect(session, f"{server.ws_url}/fstream/private/ws?listenKey={key}"):
                 clients.append(futures)
             for n in range(ROUNDS):
-                step(server, 6)
-                step(server, 3, PERP)
-                bid = engine.book("BTCUSDT", 1).bids[0][0]
-                resting = command(engine.place_order, spot.account_id, "BTCUSDT", Side.BUY, OrderType.LIMIT,
-                                  Decimal("0.002"), bid)
-                command(engine.place_order, perp.account_id, "BTCUSDT", Side.SELL, OrderType.MARKET, Decimal("0.003"))
-                command(engine.place_order, perp.account_id, PERP, Side.SELL if n == 0 else Side.BUY,
-                        OrderType.MARKET, Decimal("0.01"))
-                if resting is not None and not resting.order.status.is_terminal and n % 2:
-                    command(engine.cancel_order, spot.account_id, "BTCUSDT", resting.order.order_id)
+                resting = engine_round(server, n)
                 await read(call(session, server, "GET", "/api/v3/depth", {"symbol": "BTCUSDT", "limit": 20},
                                 timeout=1.0))
                 await read(call(session, server, "GET", "/fapi/v1/depth", {"symbol": "BTCUSDT", "limit": 20},
@@ -191,9 +206,7 @@ async def fixed_run(schedule: Schedule) -> tuple[dict[str, Any], int]:
                 if resting is not None:
                     await read(call(session, server, "GET", "/api/v3/order",
                                     {"symbol": "BTCUSDT", "orderId": resting.order.order_id}, spot, timeout=1.0))
-                clock = engine.clock
-                clock.advance_ms(250)  # type: ignore[attr-defined]
-                server.exchange.faults.poll(clock.now_us())
+                next_round(server)
             return truth(server), server.exchange.faults.fired
         finally:
             for client in clients:
@@ -204,8 +217,6 @@ async def fixed_run(schedule: Schedule) -> tuple[dict[str, Any], int]:
 async def fixed_okx_run(schedule: Schedule) -> tuple[dict[str, Any], int]:
     """The same engine commands as `fixed_run`, watched through OKX books sockets and REST books."""
     async with schedule_server(schedule, levels=30, dialect="okx") as server, aiohttp.ClientSession() as session:
-        engine = server.exchange.engine
-        spot, perp = server.exchange.trading_accounts
         clients: list[RawClient] = []
         try:
             for channel, inst_id in OKX_BOOKS:
@@ -216,22 +227,11 @@ async def fixed_okx_run(schedule: Schedule) -> tuple[dict[str, Any], int]:
                         await client.wait(lambda c: any(m.get("action") == "snapshot" for m in c.messages
                                                         if isinstance(m, dict)), timeout=2.0)
             for n in range(ROUNDS):
-                step(server, 6)
-                step(server, 3, PERP)
-                bid = engine.book("BTCUSDT", 1).bids[0][0]
-                resting = command(engine.place_order, spot.account_id, "BTCUSDT", Side.BUY, OrderType.LIMIT,
-                                  Decimal("0.002"), bid)
-                command(engine.place_order, perp.account_id, "BTCUSDT", Side.SELL, OrderType.MARKET, Decimal("0.003"))
-                command(engine.place_order, perp.account_id, PERP, Side.SELL if n == 0 else Side.BUY,
-                        OrderType.MARKET, Decimal("0.01"))
-                if resting is not None and not resting.order.status.is_terminal and n % 2:
-                    command(engine.cancel_order, spot.account_id, "BTCUSDT", resting.order.order_id)
+                engine_round(server, n)
                 for inst_id in ("BTC-USDT", "BTC-USDT-SWAP"):
                     await read(call(session, server, "GET", "/api/v5/market/books", {"instId": inst_id, "sz": 20},
                                     timeout=1.0))
-                clock = engine.clock
-                clock.advance_ms(250)  # type: ignore[attr-defined]
-                server.exchange.faults.poll(clock.now_us())
+                next_round(server)
             return truth(server), server.exchange.faults.fired
         finally:
             for client in clients:
