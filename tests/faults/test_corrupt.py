@@ -12,7 +12,6 @@ Driven step by step on a virtual clock (see conftest): two clients on the public
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -26,6 +25,7 @@ from mock_exchanges.faults import FaultKind, FaultRule, Schedule, Transcript
 from mock_exchanges.flow import FlowConfig
 from mock_exchanges.server import MockExchange, MockExchangeConfig, MockExchangeServer
 from tests.faults.conftest import SEED, RawClient, disconnected, raw_client, schedule_server, settled, step
+from tests.server.test_okx_dialect import okx_checksum
 
 PUBLIC = "/ws/v5/public"
 SPOT = "BTC-USDT"
@@ -41,18 +41,6 @@ def corrupting(probability: float = 0.25, **fields: Any) -> Schedule:
 
 
 # --- an OKX client's view, written from OKX's documentation (independently of the server's code) -------------------
-def checksum(bids: list[Row], asks: list[Row]) -> int:
-    """CRC32 of "bidPx:bidSz:askPx:askSz:..." over the top 25 of each side (a shorter side runs out), signed."""
-    parts: list[str] = []
-    for i in range(25):
-        if i < len(bids):
-            parts.extend(bids[i])
-        if i < len(asks):
-            parts.extend(asks[i])
-    value = zlib.crc32(":".join(parts).encode())
-    return value - 2**32 if value >= 2**31 else value
-
-
 @dataclass
 class Book:
     bids: dict[Decimal, Row] = field(default_factory=dict)
@@ -71,7 +59,7 @@ class Book:
         return self
 
     def checksum(self) -> int:
-        return checksum([self.bids[p] for p in sorted(self.bids, reverse=True)],
+        return okx_checksum([self.bids[p] for p in sorted(self.bids, reverse=True)],
                         [self.asks[p] for p in sorted(self.asks)])
 
     def levels(self) -> set[tuple[str, Decimal, Decimal]]:
