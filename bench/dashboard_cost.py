@@ -22,7 +22,7 @@ import time
 from multiprocessing.synchronize import Event as StopEvent
 
 import aiohttp
-from ws_push import BATCH, HIGH_WATER, STREAM, Figure, measure, record_events
+from ws_push import BATCH, STREAM, Figure, measure, record_events, replay
 
 from mock_exchanges.dashboard import LIVE_PATH, LiveFeed
 from mock_exchanges.engine import Event
@@ -76,18 +76,6 @@ async def bench(events: list[Event], clients: int, seconds: float, seed: int,
             conns[:] = conns or exchange.connections.values()
             return sum(conn.sent for conn in conns)
 
-        async def replay() -> None:
-            publish = exchange.hub.publish
-            await go.wait()
-            while not stop.is_set():
-                for start in range(0, len(events), BATCH):
-                    for event in events[start:start + BATCH]:
-                        publish(event)
-                    await asyncio.sleep(0)
-                    while max(conn.pending for conn in conns) > HIGH_WATER:
-                        await asyncio.sleep(0.0002)
-                    if stop.is_set():
-                        return
 
         queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
         leave = multiprocessing.Event()
@@ -95,7 +83,8 @@ async def bench(events: list[Event], clients: int, seconds: float, seed: int,
         if with_viewer:
             viewer.start()
             assert await loop.run_in_executor(None, queue.get, True, 30) == "connected"
-        task = asyncio.create_task(replay())
+        batches = [events[start:start + BATCH] for start in range(0, len(events), BATCH)]
+        task = asyncio.create_task(replay(exchange, batches, conns, go, stop))
         try:
             figure = await measure(server.port, "/ws/" + STREAM, clients, seconds, go, written)
         finally:

@@ -32,7 +32,6 @@ import multiprocessing
 import platform
 import socket
 import statistics
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from aiohttp import WSMsgType, web
 from mock_exchanges.engine import BookDelta, Engine, EngineConfig, Event, WallClock, spot_market
 from mock_exchanges.faults import FaultKind, FaultRule, Schedule
 from mock_exchanges.flow import FlowConfig, FlowGenerator
-from mock_exchanges.frames import Frame
+from mock_exchanges.frames import Frame, text_frame
 from mock_exchanges.server import MockExchange, MockExchangeConfig, MockExchangeServer
 from mock_exchanges.server.connection import ClientConnection
 
@@ -241,14 +240,21 @@ def encode_depth(events: list[Event]) -> list[bytes]:
 
 
 # --- the servers -------------------------------------------------------------------------------------------
-def ws_text_frame(payload: bytes) -> bytes:
-    """`payload` as an unmasked WebSocket text frame (what aiohttp's writer puts on the wire for it)."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x81, size)) + payload
-    if size < 65536:
-        return struct.pack("!BBH", 0x81, 126, size) + payload
-    return struct.pack("!BBQ", 0x81, 127, size) + payload
+async def replay(exchange: MockExchange, batches: list[list[Event]], conns: list[ClientConnection],
+                 go: asyncio.Event, stop: asyncio.Event) -> None:
+    """Once `go` is set, publish `batches` into the exchange's hub in a loop until `stop`: after each batch let the
+    writers run, and wait while any of `conns` has more than HIGH_WATER frames queued."""
+    publish = exchange.hub.publish
+    await go.wait()
+    while not stop.is_set():
+        for batch in batches:
+            for event in batch:
+                publish(event)
+            await asyncio.sleep(0)
+            while max(conn.pending for conn in conns) > HIGH_WATER:
+                await asyncio.sleep(0.0002)
+            if stop.is_set():
+                return
 
 
 async def bench_mock(events: list[Event], clients: int, seconds: float, faults: Schedule | None) -> Figure:
@@ -266,21 +272,7 @@ async def bench_mock(events: list[Event], clients: int, seconds: float, faults: 
         cuts = [0] + [i + 1 for i, n in enumerate(itertools.accumulate(isinstance(e, BookDelta) for e in events))
                       if n % BATCH == 0 and isinstance(events[i], BookDelta)]
         batches = [events[a:b] for a, b in itertools.pairwise(cuts)]
-
-        async def replay() -> None:
-            publish = exchange.hub.publish
-            await go.wait()
-            while not stop.is_set():
-                for batch in batches:
-                    for event in batch:
-                        publish(event)
-                    await asyncio.sleep(0)
-                    while max(conn.pending for conn in conns) > HIGH_WATER:
-                        await asyncio.sleep(0.0002)
-                    if stop.is_set():
-                        return
-
-        task = asyncio.create_task(replay())
+        task = asyncio.create_task(replay(exchange, batches, conns, go, stop))
         figure = await measure(server.port, "/ws/" + STREAM, clients, seconds, go, written)
         stop.set()
         go.set()
@@ -293,7 +285,7 @@ async def bench_raw(payloads: list[bytes], clients: int, seconds: float, batched
     ceiling for reference) BATCH frames at a time, framed beforehand, in one `transport.write`."""
     go, stop = asyncio.Event(), asyncio.Event()
     written = [0]
-    chunks = [b"".join(ws_text_frame(p) for p in payloads[i:i + BATCH]) for i in range(0, len(payloads), BATCH)]
+    chunks = [b"".join(text_frame(p.decode()) for p in payloads[i:i + BATCH]) for i in range(0, len(payloads), BATCH)]
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
