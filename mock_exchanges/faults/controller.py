@@ -81,14 +81,20 @@ class FaultController:
         self.check(self.schedule)
         self.start_us = self.engine.clock.now_us()
 
+    def served_dialects(self) -> Sequence[object] | None:
+        """The dialects an app serves the exchange in; None before an app is built around it."""
+        if self.dialects is None:
+            return None
+        try:
+            return self.dialects()
+        except KeyError:  # the app is still being built
+            return None
+
     def check(self, schedule: Schedule) -> None:
         """Raise ValueError when a rule of `schedule` needs what none of the served dialects has (a `corrupt` rule
         where no dialect's book messages carry a checksum). Nothing to check before an app serves the exchange."""
-        if self.dialects is None:
-            return
-        try:
-            dialects = self.dialects()
-        except KeyError:  # the app is still being built
+        dialects = self.served_dialects()
+        if dialects is None:
             return
         problems = schedule.unsupported(dialects)
         if problems:

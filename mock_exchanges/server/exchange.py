@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -111,7 +111,7 @@ class MockExchange:
     async def start(self) -> None:
         self._stop = asyncio.Event()
         self.faults.start()
-        served = self._served_dialects()
+        served = self.faults.served_dialects() or ()
         if self.batch_depth and served and not any(has_capability(d, "depth_intervals") for d in served):
             names = ", ".join(dialect_name(d) for d in served)
             raise ValueError(f"batch_depth needs a dialect whose depth streams can be merged per interval "
@@ -150,17 +150,8 @@ class MockExchange:
     def scenario_refusal(self, scenario: Scenario) -> str | None:
         """Why `scenario` cannot run here (it applies to none of the dialects served), or None when it can (or
         no app serves the exchange yet)."""
-        refusals = [scenario.not_applicable(d) for d in self._served_dialects()]
+        refusals = [scenario.not_applicable(d) for d in self.faults.served_dialects() or ()]
         return refusals[0] if refusals and all(refusals) else None
-
-    def _served_dialects(self) -> Sequence[object]:
-        """The dialects an app serves this exchange in (none known before an app is built around it)."""
-        if self.faults.dialects is None:
-            return ()
-        try:
-            return self.faults.dialects()
-        except KeyError:  # the app is still being built
-            return ()
 
     def pause_flow(self) -> None:
         self.flow_paused = True
